@@ -1,0 +1,83 @@
+"""The `recipes` command: list models and prompts, set up the embedded model, and run the apps.
+
+    recipes models                       which model specs exist and which run offline now
+    recipes setup                        install-time step: convert the embedded model once
+    recipes run perfect-day Paris        run an app (see `recipes run --help`)
+
+Imports stay lazy so `recipes --help` never loads torch or transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["APPS", "main"]
+
+# name -> (module, one-line description); each module has add_arguments(parser), run(args) and main(argv).
+APPS: dict[str, tuple[str, str]] = {
+    "perfect-day": ("apps.perfect_day", "describe a perfect day in a city (LCEL or the classic LLMChain)"),
+}
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from llms import describe_specs
+
+    for info in describe_specs():
+        mark = "offline now" if info.offline_ready else "needs network"
+        print(f"{info.spec:<22} {mark:<13} {info.description}\n{'':<36} {info.detail}")
+    return 0
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    from llms.embedded import prepare_embedded
+
+    path = prepare_embedded(log=lambda msg: print(msg, file=sys.stderr))
+    print(f"embedded model ready: {path}")
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recipes",
+        description="Chain Recipes: reusable LangChain chain recipes on local or OpenAI-compatible models.",
+        epilog="Examples:\n  recipes run perfect-day Paris\n  recipes run perfect-day 서울 --model hf:EleutherAI/gpt-neo-125m",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("models", help="list model specs and which run offline now").set_defaults(func=_cmd_models)
+    sub.add_parser("setup", help="prepare the embedded model (once, ~20 s)").set_defaults(func=_cmd_setup)
+    try:
+        from apps.cli_prompts import add_parser as add_prompts_parser
+    except ImportError:  # the prompts CLI is optional while it is being built
+        pass
+    else:
+        add_prompts_parser(sub)
+    run = sub.add_parser(
+        "run",
+        help="run an app",
+        description="Run an app; `recipes run APP --help` shows its options.\n\napps:\n"
+        + "\n".join(f"  {name:<14} {desc}" for name, (_, desc) in APPS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("app", choices=sorted(APPS), metavar="APP", help="one of: " + ", ".join(sorted(APPS)))
+    run.add_argument("app_args", nargs=argparse.REMAINDER, help="the app's own arguments")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `recipes` console script."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "run":
+        module = importlib.import_module(APPS[args.app][0])
+        return int(module.main(args.app_args, prog=f"recipes run {args.app}"))
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

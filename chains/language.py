@@ -1,0 +1,23 @@
+"""Answers follow the language of the input: a tiny, dependency-free detector for the two we ship (en, ko)."""
+
+from __future__ import annotations
+
+__all__ = ["detect_language"]
+
+
+def _is_hangul(ch: str) -> bool:
+    code = ord(ch)
+    return 0xAC00 <= code <= 0xD7A3 or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F
+
+
+def detect_language(text: str) -> str:
+    """``"ko"`` if Hangul makes up a good share of the letters, else ``"en"``.
+
+    >>> detect_language("당신이 좋아하는 영화 장르는 무엇인가요?"), detect_language("I like sci-fi")
+    ('ko', 'en')
+    """
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return "en"
+    hangul = sum(_is_hangul(ch) for ch in letters)
+    return "ko" if hangul / len(letters) >= 0.3 else "en"

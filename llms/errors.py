@@ -1,0 +1,17 @@
+"""Typed errors for model loading and calling; every message is one line that says what to do."""
+
+from __future__ import annotations
+
+__all__ = ["ModelNotAvailableError", "RecipesError", "UnknownModelSpecError"]
+
+
+class RecipesError(Exception):
+    """Base of Chain Recipes' own errors: the CLI prints these as one line, without a traceback."""
+
+
+class UnknownModelSpecError(RecipesError, ValueError):
+    """A model spec string that names no known backend."""
+
+
+class ModelNotAvailableError(RecipesError, OSError):
+    """The model's weights are not on this machine (and could not be fetched); the message says how to get them."""

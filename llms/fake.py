@@ -1,0 +1,123 @@
+"""Fake models shipped for tests, like dspy's DummyLM: deterministic, offline, with real LangChain plumbing.
+
+>>> from llms.fake import FakeChatModel
+>>> FakeChatModel(responses=["hi"]).invoke("hello").content
+'hi'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LLM
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field, PrivateAttr
+
+from llms.stops import cut_at_stop
+
+__all__ = ["FakeChatModel", "FakeLLM"]
+
+
+def _echo_text(messages: list[BaseMessage]) -> str:
+    return str(messages[-1].content) if messages else ""
+
+
+class FakeChatModel(BaseChatModel):
+    """Answers with `responses` in turn (cycling), or echoes the last message when `responses` is empty.
+
+    Records every call's messages in `calls`, honours `stop`, streams word by word, and reports
+    finish_reason / usage / model name like a real backend. Spec strings: ``fake:echo`` or ``fake:a|b|c``.
+    """
+
+    responses: list[str] = Field(default_factory=list)
+    finish_reason: str = "stop"
+    model_name: str = "fake"
+    _index: int = PrivateAttr(default=0)
+    _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+
+    @property
+    def calls(self) -> list[list[BaseMessage]]:
+        """The messages of every call so far, in order."""
+        return self._calls
+
+    @property
+    def _llm_type(self) -> str:
+        return "recipes-fake-chat"
+
+    def _next_text(self, messages: list[BaseMessage], stop: list[str] | None) -> tuple[str, str]:
+        self._calls.append(list(messages))
+        if self.responses:
+            text = self.responses[self._index % len(self.responses)]
+            self._index += 1
+        else:
+            text = _echo_text(messages)
+        text, stopped = cut_at_stop(text, stop or [])
+        return text, "stop" if stopped else self.finish_reason
+
+    def _message(self, text: str, reason: str, messages: list[BaseMessage]) -> AIMessage:
+        n_in = sum(len(str(m.content).split()) for m in messages)
+        n_out = len(text.split())
+        return AIMessage(
+            content=text,
+            response_metadata={"finish_reason": reason, "model_name": self.model_name},
+            usage_metadata={"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out},
+        )
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text, reason = self._next_text(messages, stop)
+        return ChatResult(generations=[ChatGeneration(message=self._message(text, reason, messages))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        text, reason = self._next_text(messages, stop)
+        pieces = [w for w in text.split(" ")]
+        for i, word in enumerate(pieces):
+            piece = word if i == len(pieces) - 1 else word + " "
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="", response_metadata={"finish_reason": reason, "model_name": self.model_name}
+            )
+        )
+
+
+class FakeLLM(LLM):
+    """Text-completion twin of `FakeChatModel`, for the classic LLMChain path."""
+
+    responses: list[str] = Field(default_factory=list)
+    _index: int = PrivateAttr(default=0)
+
+    @property
+    def _llm_type(self) -> str:
+        return "recipes-fake-llm"
+
+    def _call(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> str:
+        if self.responses:
+            text = self.responses[self._index % len(self.responses)]
+            self._index += 1
+        else:
+            text = prompt
+        return cut_at_stop(text, stop or [])[0]

@@ -1,0 +1,1 @@
+"""The built-in prompt files (`<name>.<language>.toml`); a package so they ship as package data."""

@@ -1,0 +1,128 @@
+"""Prompt libraries: the built-in starter set (package data) and user directories.
+
+>>> from prompts.library import builtin
+>>> builtin().get("json_answer").format(question="2+2?")
+'Return a JSON object with an `answer` key that answers the following question: 2+2?'
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from langchain_core.prompts import BasePromptTemplate
+
+from prompts.build import build
+from prompts.errors import PromptFileError, PromptNotFoundError
+from prompts.paths import prompt_files, resolve_inside, resolve_root
+from prompts.spec import PromptSpec, parse_spec, template_text
+
+__all__ = ["PromptInfo", "PromptLibrary", "builtin", "load_dir", "parse_toml"]
+
+MAX_FILE_BYTES = 256 * 1024  # prompt files are small; refuse anything that is clearly not one
+
+
+@dataclass(frozen=True)
+class PromptInfo:
+    """What `recipes prompts show` prints about a prompt."""
+
+    name: str
+    description: str
+    language: str
+    kind: str
+    variables: tuple[str, ...]
+    template: str
+    source: str
+
+
+def parse_toml(text: str, *, source: str) -> PromptSpec:
+    """Parse and check one prompt file's text."""
+    try:
+        data = tomllib.loads(text.removeprefix("\ufeff"))
+    except tomllib.TOMLDecodeError as err:
+        raise PromptFileError(f"{source}: not valid TOML ({err})") from None
+    return parse_spec(data, source=source)
+
+
+class PromptLibrary:
+    """Prompts keyed by (name, language); `get` builds a fresh LangChain template each call."""
+
+    def __init__(self, specs: Iterable[PromptSpec]) -> None:
+        self._specs: dict[tuple[str, str], PromptSpec] = {}
+        for spec in specs:
+            key = (spec.name, spec.language)
+            if key in self._specs:
+                raise PromptFileError(
+                    f"prompt '{spec.name}' ({spec.language}) is defined twice: "
+                    f"{self._specs[key].source} and {spec.source}"
+                )
+            self._specs[key] = spec
+
+    def names(self, lang: str | None = None) -> list[str]:
+        """Sorted prompt names, optionally only those available in `lang`."""
+        return sorted({n for n, lg in self._specs if lang is None or lg == lang})
+
+    def languages(self, name: str) -> list[str]:
+        """The languages `name` is available in."""
+        return sorted(lg for n, lg in self._specs if n == name)
+
+    def spec(self, name: str, lang: str = "en") -> PromptSpec:
+        """The checked spec; `PromptNotFoundError` says what exists instead."""
+        found = self._specs.get((name, lang))
+        if found is not None:
+            return found
+        if langs := self.languages(name):
+            raise PromptNotFoundError(f"prompt '{name}' has no '{lang}' version (available: {', '.join(langs)})")
+        known = ", ".join(self.names()) or "none"
+        raise PromptNotFoundError(f"no prompt named '{name}' (known: {known})")
+
+    def get(self, name: str, lang: str = "en") -> BasePromptTemplate:
+        """A new LangChain template for `name` in `lang`."""
+        return build(self.spec(name, lang))
+
+    def info(self, name: str, lang: str = "en") -> PromptInfo:
+        """Name, description, language, kind, variables, template text and source file."""
+        s = self.spec(name, lang)
+        return PromptInfo(s.name, s.description, s.language, s.kind, s.variables, template_text(s), s.source)
+
+
+@lru_cache(maxsize=1)
+def builtin() -> PromptLibrary:
+    """The starter set shipped in `prompts/data/` (parsed once; templates are still built fresh)."""
+    specs = []
+    for entry in sorted(resources.files("prompts.data").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            spec = parse_toml(entry.read_text(encoding="utf-8"), source=f"prompts/data/{entry.name}")
+            if entry.name != f"{spec.name}.{spec.language}.toml":
+                raise PromptFileError(f"prompts/data/{entry.name}: file name must be <name>.<language>.toml")
+            specs.append(spec)
+    return PromptLibrary(specs)
+
+
+def _read(path: os.PathLike[str], shown: str) -> PromptSpec:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise PromptFileError(f"{shown}: cannot read ({err.strerror or err})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise PromptFileError(f"{shown}: larger than {MAX_FILE_BYTES} bytes; not a prompt file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PromptFileError(f"{shown}: not UTF-8 text") from None
+    return parse_toml(text, source=shown)
+
+
+def load_dir(root: str | os.PathLike[str], files: Iterable[str | os.PathLike[str]] | None = None) -> PromptLibrary:
+    """Load every `*.toml` under `root`, or only `files` (paths relative to `root`), never reading outside it."""
+    base = resolve_root(root)
+    if files is None:
+        paths = prompt_files(base)
+    else:
+        paths = [resolve_inside(base, f) for f in files]
+    return PromptLibrary(_read(p, str(p.relative_to(base))) for p in paths)

@@ -1,0 +1,42 @@
+"""Shared fixtures: one torch thread, tiny real GPT-Neo models, and the embedded model when installed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# One torch thread in tests: the CI machine has 2 cores and other work may share them.
+os.environ.setdefault("RECIPES_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# No test may reach a model hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt_neo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved random tiny GPTNeoForCausalLM with no chat template (like the real GPT-Neo)."""
+    from tests.tiny import save_tiny_gpt_neo
+
+    return save_tiny_gpt_neo(tmp_path_factory.mktemp("tiny-gpt-neo"))
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same tiny GPT-Neo saved with a simple chat template (what `transformers serve` needs)."""
+    from tests.tiny import save_tiny_gpt_neo
+
+    return save_tiny_gpt_neo(tmp_path_factory.mktemp("tiny-gpt-neo-chat"), chat_template=True)
+
+
+@pytest.fixture(scope="session")
+def embedded_model_dir() -> Path:
+    """The embedded SmolLM2 converted to safetensors (converts once if needed; skips if not installed)."""
+    from llms.embedded import embedded_status, prepare_embedded
+
+    status = embedded_status()
+    if not status.installed:
+        pytest.skip(f"embedded model not installed: {status.detail}")
+    return prepare_embedded()
