@@ -45,6 +45,7 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="Examples:\n  recipes run perfect-day Paris\n  recipes run perfect-day 서울 --model hf:EleutherAI/gpt-neo-125m",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("models", help="list model specs and which run offline now").set_defaults(func=_cmd_models)
     sub.add_parser("setup", help="prepare the embedded model (once, ~20 s)").set_defaults(func=_cmd_setup)
@@ -76,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         module = importlib.import_module(APPS[args.app][0])
         return int(module.main(args.app_args, prog=f"recipes run {args.app}"))
-    return int(args.func(args))
+    from apps.common import app_main
+
+    return app_main(args.func, parser, argv)
 
 
 if __name__ == "__main__":

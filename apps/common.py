@@ -10,26 +10,47 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["add_model_arguments", "app_main", "llm_from_args", "model_from_args", "print_json", "print_stream"]
+__all__ = [
+    "add_model_arguments",
+    "app_main",
+    "llm_from_args",
+    "model_from_args",
+    "print_json",
+    "print_stream",
+]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every app takes: which model, how to generate, and how to print."""
     group = parser.add_argument_group("model and output")
-    group.add_argument("--model", default=os.environ.get("RECIPES_MODEL", "local"),
-                       help="model spec: local (default), hf:<id or dir>, openai:<model>, fake:<text> "
-                       "(env RECIPES_MODEL)")
-    group.add_argument("--base-url", help="OpenAI-compatible server URL for openai: specs (env OPENAI_BASE_URL)")
-    group.add_argument("--fallback", metavar="SPEC",
-                       help="if the server is unreachable, switch to this spec (e.g. local) and say so")
+    group.add_argument(
+        "--model",
+        default=os.environ.get("RECIPES_MODEL", "local"),
+        help="model spec: local (default), hf:<id or dir>, openai:<model>, fake:<text> (env RECIPES_MODEL)",
+    )
+    group.add_argument(
+        "--base-url", help="OpenAI-compatible server URL for openai: specs (env OPENAI_BASE_URL)"
+    )
+    group.add_argument(
+        "--fallback",
+        metavar="SPEC",
+        help="if the server is unreachable, switch to this spec (e.g. local) and say so",
+    )
     group.add_argument("--max-new-tokens", type=int, help="cap on generated tokens")
     group.add_argument("--temperature", type=float, help="0 = greedy (default)")
     group.add_argument("--seed", type=int, help="seed for sampling")
     group.add_argument("--threads", type=int, help="torch threads for local models (env RECIPES_THREADS)")
     stream = group.add_mutually_exclusive_group()
-    stream.add_argument("--stream", dest="stream", action="store_true", default=None,
-                        help="print tokens as they arrive (default on a terminal)")
-    stream.add_argument("--no-stream", dest="stream", action="store_false", help="print the whole answer at once")
+    stream.add_argument(
+        "--stream",
+        dest="stream",
+        action="store_true",
+        default=None,
+        help="print tokens as they arrive (default on a terminal)",
+    )
+    stream.add_argument(
+        "--no-stream", dest="stream", action="store_false", help="print the whole answer at once"
+    )
     group.add_argument("--json", action="store_true", help="print one machine-readable JSON object")
     group.add_argument("--verbose", action="store_true", help="trace each step: inputs, output, time")
     group.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -97,7 +118,9 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 400 else text[:397] + "..."
 
 
-def app_main(run: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+def app_main(
+    run: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv: list[str] | None
+) -> int:
     """Parse, run, and turn known errors into one line on stderr (a traceback only with --debug)."""
     args = parser.parse_args(argv)
     try:

@@ -29,7 +29,9 @@ PROMPTS = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="local")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
@@ -70,8 +72,9 @@ def main() -> None:
         ours_t.append(time.perf_counter() - started)
         started = time.perf_counter()
         with torch.inference_mode():
-            raw = engine.model.generate(**enc, max_new_tokens=args.tokens, do_sample=False,
-                                        pad_token_id=engine.tokenizer.pad_token_id)
+            raw = engine.model.generate(
+                **enc, max_new_tokens=args.tokens, do_sample=False, pad_token_id=engine.tokenizer.pad_token_id
+            )
         raw_t.append(time.perf_counter() - started)
     raw_tokens = raw.shape[1] - enc["input_ids"].shape[1]
     # The full invoke path (LangChain callbacks, message conversion) on top of the engine.
@@ -83,10 +86,14 @@ def main() -> None:
         inv_tokens = message.usage_metadata["output_tokens"]
     o, r, i = statistics.median(ours_t), statistics.median(raw_t), statistics.median(inv_t)
     per_raw, per_ours, per_inv = r / raw_tokens, o / ours[0].completion_tokens, i / inv_tokens
-    print(f"raw model.generate: {r:.3f}s for {raw_tokens} tokens; engine: {o:.3f}s for "
-          f"{ours[0].completion_tokens} tokens; full invoke: {i:.3f}s for {inv_tokens} tokens")
-    print(f"time per token vs raw generate: engine {per_ours / per_raw:.3f}x, "
-          f"full invoke {per_inv / per_raw:.3f}x   (goal <= 1.05x)")
+    print(
+        f"raw model.generate: {r:.3f}s for {raw_tokens} tokens; engine: {o:.3f}s for "
+        f"{ours[0].completion_tokens} tokens; full invoke: {i:.3f}s for {inv_tokens} tokens"
+    )
+    print(
+        f"time per token vs raw generate: engine {per_ours / per_raw:.3f}x, "
+        f"full invoke {per_inv / per_raw:.3f}x   (goal <= 1.05x)"
+    )
 
 
 if __name__ == "__main__":

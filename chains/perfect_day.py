@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel, BaseLLM
@@ -28,14 +29,18 @@ def perfect_day_prompt(lang: str = "en") -> PromptTemplate:
 
 def perfect_day(model: BaseChatModel | BaseLLM, lang: str = "en") -> Runnable[dict[str, Any], str]:
     """LCEL: ``prompt | model | StrOutputParser()``; input ``{"city": ...}``."""
-    return perfect_day_prompt(lang) | model | StrOutputParser()
+    return perfect_day_prompt(lang) | model | StrOutputParser()  # type: ignore[operator]
 
 
 def perfect_day_classic(llm: BaseLLM | BaseChatModel, lang: str = "en") -> Any:
     """The classic `LLMChain` (langchain-classic), as course material writes it; output key ``text``."""
     from langchain_classic.chains import LLMChain
+    from langchain_core._api import LangChainDeprecationWarning
 
-    return LLMChain(llm=llm, prompt=perfect_day_prompt(lang))
+    # LLMChain is deprecated upstream; we offer it on purpose (course material uses it), so no warning here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LangChainDeprecationWarning)
+        return LLMChain(llm=llm, prompt=perfect_day_prompt(lang))
 
 
 def language_of(city: str) -> str:

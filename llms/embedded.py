@@ -78,7 +78,11 @@ class EmbeddedStatus:
 
 def _is_converted(directory: Path) -> bool:
     marker = directory / _MARKER
-    return marker.is_file() and marker.read_text().strip() == GGUF_SHA256 and (directory / "config.json").is_file()
+    return (
+        marker.is_file()
+        and marker.read_text().strip() == GGUF_SHA256
+        and (directory / "config.json").is_file()
+    )
 
 
 def embedded_status() -> EmbeddedStatus:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LLM
+from langchain_core.language_models import LLM, BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, PrivateAttr
@@ -33,6 +33,7 @@ class FakeChatModel(BaseChatModel):
     """
 
     responses: list[str] = Field(default_factory=list)
+    stop_sequences: list[str] = Field(default_factory=list)
     finish_reason: str = "stop"
     model_name: str = "fake"
     _index: int = PrivateAttr(default=0)
@@ -54,7 +55,7 @@ class FakeChatModel(BaseChatModel):
             self._index += 1
         else:
             text = _echo_text(messages)
-        text, stopped = cut_at_stop(text, stop or [])
+        text, stopped = cut_at_stop(text, [*self.stop_sequences, *(stop or [])])
         return text, "stop" if stopped else self.finish_reason
 
     def _message(self, text: str, reason: str, messages: list[BaseMessage]) -> AIMessage:

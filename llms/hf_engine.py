@@ -53,7 +53,9 @@ class _StopOnStrings(StoppingCriteria):
         # A token decodes to at least one character in practice, so this window always covers a stop string.
         self.window = max(len(s) for s in self.stops) + 4
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+    ) -> torch.BoolTensor:
         tail = input_ids[:, self.prompt_len :][:, -self.window :]
         texts = self.tokenizer.batch_decode(tail, skip_special_tokens=True)
         done = [any(s in t for s in self.stops) for t in texts]
@@ -66,7 +68,9 @@ class _Cancelled(StoppingCriteria):
     def __init__(self, event: threading.Event) -> None:
         self.event = event
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+    ) -> torch.BoolTensor:
         flag = self.event.is_set()
         return torch.full((input_ids.shape[0],), flag, dtype=torch.bool)  # type: ignore[return-value]
 
@@ -132,7 +136,9 @@ class HFEngine:
             eos_token_id=sorted(self.eos_ids) or None,
         )
 
-    def _criteria(self, stops: Sequence[str], prompt_len: int, cancel: threading.Event | None) -> StoppingCriteriaList:
+    def _criteria(
+        self, stops: Sequence[str], prompt_len: int, cancel: threading.Event | None
+    ) -> StoppingCriteriaList:
         criteria = StoppingCriteriaList()
         if stops:
             criteria.append(_StopOnStrings(self.tokenizer, stops, prompt_len))
@@ -185,7 +191,7 @@ class HFEngine:
             if tok in self.eos_ids:
                 new_ids, ended_by_eos = new_ids[: i + 1], True
                 break
-        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        text = str(self.tokenizer.decode(new_ids, skip_special_tokens=True))
         text, stopped = cut_at_stop(text, stop)
         reason = "stop" if ended_by_eos or stopped or len(new_ids) < limit else "length"
         return Completion(text, reason, n_prompt, len(new_ids))

@@ -41,7 +41,9 @@ def _probe(endpoint: str, name: str) -> str | None:
     import httpx
 
     try:
-        httpx.head(f"{endpoint.rstrip('/')}/api/models/{name}", timeout=PROBE_TIMEOUT_S, follow_redirects=False)
+        httpx.head(
+            f"{endpoint.rstrip('/')}/api/models/{name}", timeout=PROBE_TIMEOUT_S, follow_redirects=False
+        )
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}".strip().rstrip(":")
     return None

@@ -18,10 +18,16 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation, GenerationChunk
-from langchain_core.outputs import LLMResult
-from langchain_core.runnables import RunnableConfig
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.outputs import (
+    ChatGeneration,
+    ChatGenerationChunk,
+    ChatResult,
+    Generation,
+    GenerationChunk,
+    LLMResult,
+)
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_config_list, run_in_executor
 from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 from pydantic import Field
@@ -30,7 +36,14 @@ from llms.hf_engine import Completion, HFEngine
 from llms.options import ModelOptions
 from llms.registry import ModelSpec
 
-__all__ = ["FALLBACK_STOP", "LocalChatModel", "LocalLLM", "fallback_chat_prompt", "local_chat_model", "local_llm"]
+__all__ = [
+    "FALLBACK_STOP",
+    "LocalChatModel",
+    "LocalLLM",
+    "fallback_chat_prompt",
+    "local_chat_model",
+    "local_llm",
+]
 
 # Chat prompt for tokenizers with no chat template (base models such as GPT-Neo): plain role turns.
 #   System: {system}\n\nUser: {human}\nAssistant: {ai}\nUser: {human}\nAssistant:
@@ -78,16 +91,23 @@ class LocalLLM(HuggingFacePipeline):
     def gen_kwargs(self, stop: list[str] | None, extra: dict[str, Any]) -> dict[str, Any]:
         """Generation options for one call: per-call values win over the instance's defaults."""
         stops = [*self.stop_sequences, *(stop or []), *extra.pop("extra_stops", [])]
-        known = {"max_new_tokens", "temperature", "seed", "repetition_penalty", "logits_processors"}
+        known = {"max_new_tokens", "temperature", "seed", "repetition_penalty", "logits_processors", "json_schema"}
         unknown = set(extra) - known
         if unknown:
             raise TypeError(f"unknown generation option(s): {', '.join(sorted(unknown))}")
+        processors = list(extra.get("logits_processors", ()))
+        if extra.get("json_schema") is not None:
+            # Structured output (issue 5, llms/grammar.py): `json_schema=` (pydantic class, JSON-schema dict or
+            # JsonGrammar) constrains decoding; a fresh processor per call keeps one grammar matcher per row.
+            from llms.grammar import grammar_processor
+
+            processors.append(grammar_processor(self.engine, extra["json_schema"]))
         return {
             "max_new_tokens": extra.get("max_new_tokens", self.max_new_tokens),
             "temperature": extra.get("temperature", self.temperature),
             "seed": extra.get("seed", self.seed),
             "repetition_penalty": extra.get("repetition_penalty", self.repetition_penalty),
-            "logits_processors": extra.get("logits_processors", ()),
+            "logits_processors": processors,
             "stop": list(dict.fromkeys(stops)),
         }
 
@@ -126,7 +146,11 @@ class LocalLLM(HuggingFacePipeline):
     ) -> Iterator[GenerationChunk]:
         for piece in self.engine.stream(self._wrap(prompt), **self.gen_kwargs(stop, dict(kwargs))):
             if isinstance(piece, Completion):
-                info = {"finish_reason": piece.finish_reason, "usage": _usage(piece), "model_name": self.model_id}
+                info = {
+                    "finish_reason": piece.finish_reason,
+                    "usage": _usage(piece),
+                    "model_name": self.model_id,
+                }
                 yield GenerationChunk(text="", generation_info=info)
                 continue
             chunk = GenerationChunk(text=piece)
@@ -145,6 +169,17 @@ class LocalChatModel(ChatHuggingFace):
     @property
     def local(self) -> LocalLLM:
         return self.llm  # type: ignore[return-value]
+
+    def with_structured_output(  # type: ignore[override]
+        self, schema: Any = None, *, include_raw: bool = False, method: str = "grammar", **kwargs: Any
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Answers as `schema` (pydantic class or JSON-schema dict) by grammar-constrained decoding (issue 5).
+
+        Stock binds a `response_format` that local generation ignores; see `llms.structured.structured_output`.
+        """
+        from llms.structured import structured_output
+
+        return structured_output(self, schema, include_raw=include_raw, method=method, **kwargs)
 
     def _to_chat_prompt(self, messages: list[BaseMessage]) -> str:
         if not messages:
@@ -232,7 +267,7 @@ class LocalChatModel(ChatHuggingFace):
         *,
         return_exceptions: bool = False,
         **kwargs: Any,
-    ) -> list[BaseMessage]:  # type: ignore[override]
+    ) -> list[AIMessage]:  # type: ignore[override]
         """One batched `generate` (left padding) for all inputs; stock runs one `generate` per input."""
         if len(inputs) < 2:
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)  # type: ignore[return-value]
@@ -242,12 +277,21 @@ class LocalChatModel(ChatHuggingFace):
         managers = []
         for cfg, messages in zip(configs, message_lists, strict=True):
             callback_manager = CallbackManager.configure(
-                cfg.get("callbacks"), self.callbacks, self.verbose, cfg.get("tags"), self.tags,
-                cfg.get("metadata"), self.metadata,
+                cfg.get("callbacks"),
+                self.callbacks,
+                self.verbose,
+                cfg.get("tags"),
+                self.tags,
+                cfg.get("metadata"),
+                self.metadata,
             )
             (manager,) = callback_manager.on_chat_model_start(
-                self._serialized, [messages], invocation_params=self._get_invocation_params(stop=stop, **kwargs),
-                name=cfg.get("run_name"), run_id=cfg.get("run_id"), batch_size=len(inputs),
+                self._serialized,
+                [messages],
+                invocation_params=self._get_invocation_params(stop=stop, **kwargs),
+                name=cfg.get("run_name"),
+                run_id=cfg.get("run_id"),
+                batch_size=len(inputs),
             )
             managers.append(manager)
         try:
@@ -259,7 +303,7 @@ class LocalChatModel(ChatHuggingFace):
             if return_exceptions:
                 return [exc] * len(inputs)  # type: ignore[list-item]
             raise
-        messages_out: list[BaseMessage] = []
+        messages_out: list[AIMessage] = []
         for manager, completion in zip(managers, done, strict=True):
             message = self._message(completion)
             manager.on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]))
@@ -273,7 +317,7 @@ class LocalChatModel(ChatHuggingFace):
         *,
         return_exceptions: bool = False,
         **kwargs: Any,
-    ) -> list[BaseMessage]:  # type: ignore[override]
+    ) -> list[AIMessage]:  # type: ignore[override]
         return await run_in_executor(
             None, self.batch, inputs, config, return_exceptions=return_exceptions, **kwargs
         )
@@ -308,7 +352,7 @@ def _local_llm(spec: ModelSpec, opts: ModelOptions, engine: HFEngine, name: str)
     from transformers import pipeline
 
     return LocalLLM(
-        pipeline=pipeline("text-generation", model=engine.model, tokenizer=engine.tokenizer),
+        pipeline=pipeline("text-generation", model=engine.model, tokenizer=engine.tokenizer),  # type: ignore[call-overload]
         model_id=name,
         engine=engine,
         max_new_tokens=opts.max_new_tokens,

@@ -21,6 +21,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import BaseChatModel, BaseLLM, LanguageModelInput
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, GenerationChunk, LLMResult
+from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_openai import ChatOpenAI, OpenAI
 from pydantic import SecretStr, model_validator
 
@@ -29,6 +30,7 @@ from llms.openai_errors import (
     BackendConfigError,
     BackendResponseError,
     clean_url,
+    one_line,
     translate_errors,
 )
 from llms.options import ModelOptions
@@ -39,12 +41,14 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_READ_TIMEOUT_S",
     "OPENAI_BASE_URL",
+    "STRUCTURED_METHODS",
     "Connection",
     "RecipesChatOpenAI",
     "RecipesOpenAI",
     "openai_chat",
     "openai_llm",
     "resolve_connection",
+    "structured_openai",
 ]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -74,7 +78,7 @@ class Connection:
 
 
 def resolve_connection(opts: ModelOptions) -> Connection:
-    """base_url from opts or ``OPENAI_BASE_URL``; key from opts or ``OPENAI_API_KEY`` (dummy for other servers)."""
+    """base_url from opts or ``OPENAI_BASE_URL``; key from opts or ``OPENAI_API_KEY`` (else a dummy key)."""
     base_url = (opts.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname:
         raise BackendConfigError(f"base URL {clean_url(base_url)!r} must look like http://host:port/v1")
@@ -156,9 +160,8 @@ class RecipesChatOpenAI(ChatOpenAI):
             )
         data = response if isinstance(response, dict) else response.model_dump()
         if data.get("error"):
-            raise BackendResponseError(
-                f"{url} answered HTTP 200 with an error: {data['error']!s:.120}", url=url
-            )
+            detail = one_line(str(data["error"]), _secret_of(self.openai_api_key), limit=120)
+            raise BackendResponseError(f"{url} answered HTTP 200 with an error: {detail}", url=url)
         choices = data.get("choices") or []
         message = (choices[0].get("message") or {}) if choices else {}
         if not choices or (
@@ -172,7 +175,7 @@ class RecipesChatOpenAI(ChatOpenAI):
         stops, generations = _stops(stop, self.stop), []
         for gen in result.generations:
             content = gen.message.content
-            stopped = gen.message.response_metadata.get("finish_reason") == "stop"
+            stopped = (gen.generation_info or {}).get("finish_reason") == "stop"
             if stops and stopped and isinstance(content, str):
                 message = gen.message.model_copy(update={"content": cut_at_stop(content, stops)[0]})
                 gen = ChatGeneration(message=message, generation_info=gen.generation_info)
@@ -376,7 +379,7 @@ def openai_chat(name: str, opts: ModelOptions) -> BaseChatModel:
         timeout=conn.timeout,
         max_retries=conn.max_retries,
         temperature=opts.temperature,
-        max_completion_tokens=opts.max_new_tokens,  # always: without it transformers serve asks >= 1024 tokens
+        max_completion_tokens=opts.max_new_tokens,  # always: else transformers serve asks >= 1024 tokens
         stop_sequences=list(opts.stop) or None,
         seed=opts.seed,
         stream_usage=True,
@@ -399,3 +402,44 @@ def openai_llm(name: str, opts: ModelOptions) -> BaseLLM:
         model_kwargs={"stop": list(opts.stop)} if opts.stop else {},
         seed=opts.seed,
     )
+
+
+STRUCTURED_METHODS = ("json_mode", "json_schema", "prompt")
+
+
+def structured_openai(
+    model: BaseChatModel, schema: Any = None, *, method: str = "json_mode", max_attempts: int = 2
+) -> Runnable[Any, Any]:
+    """A Runnable: model input -> the parsed JSON value (a `schema` instance for a pydantic class).
+
+    method="json_schema": the server enforces the schema (OpenAI, vLLM): LangChain's with_structured_output.
+    method="json_mode" (default): ask for a JSON object (``response_format``, which transformers serve
+    ignores silently), parse with `parsers.JsonParser`, re-ask on a parse error, `max_attempts` calls at most.
+    method="prompt": the same without ``response_format``, for servers that reject it. The prompt must ask
+    for JSON (OpenAI's JSON mode answers 400 otherwise). Failures are the parsers' typed errors (with
+    ``.attempts``); finish_reason=length gives `parsers.TruncatedOutputError`.
+
+    >>> from llms.fake import FakeChatModel
+    >>> structured_openai(FakeChatModel(responses=["no", '{"a": 1}'])).invoke("JSON please")
+    {'a': 1}
+    """
+    from parsers import JsonParser, with_reask  # lazy: parsers imports llms
+
+    if method not in STRUCTURED_METHODS:
+        raise BackendConfigError(
+            f"unknown structured method {method!r}; use one of {', '.join(STRUCTURED_METHODS)}"
+        )
+    if method == "json_schema":
+        if schema is None:
+            raise BackendConfigError("method='json_schema' needs a schema")
+        return model.with_structured_output(schema, method="json_schema")
+    bound: Runnable[Any, Any] = (
+        model.bind(response_format={"type": "json_object"}) if method == "json_mode" else model
+    )
+    return with_reask(bound, JsonParser(schema=schema), max_attempts=max_attempts) | RunnableLambda(
+        _reask_value
+    )
+
+
+def _reask_value(result: Any) -> Any:
+    return result.value

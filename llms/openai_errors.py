@@ -32,6 +32,7 @@ __all__ = [
     "BackendUnreachableError",
     "backend_error",
     "clean_url",
+    "one_line",
     "translate_errors",
 ]
 
@@ -91,7 +92,8 @@ def clean_url(url: object) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _one_line(text: str, secret: str | None, limit: int = 160) -> str:
+def one_line(text: str, secret: str | None = None, limit: int = 160) -> str:
+    """`text` on one line, at most `limit` characters, with `secret` (the API key) masked."""
     text = re.sub(r"\s+", " ", text).strip()
     if secret and len(secret) >= 4:
         text = text.replace(secret, "***")
@@ -107,7 +109,7 @@ def _detail(err: openai.APIStatusError, secret: str | None) -> str:
         reason = reason or body.get("detail") or body.get("message") or json.dumps(body, ensure_ascii=False)
     else:
         reason = body if body is not None else err.response.text
-    return _one_line(str(reason or err.response.reason_phrase or ""), secret)
+    return one_line(str(reason or err.response.reason_phrase or ""), secret)
 
 
 def _attempts(err: openai.APIStatusError) -> int:
@@ -173,16 +175,16 @@ def _status_error(err: openai.APIStatusError, url: str, secret: str | None) -> B
 
 
 def _truncated(err: openai.LengthFinishReasonError, url: str) -> Exception:
-    """finish_reason=length on a parsed (JSON) answer: the parsers' TruncatedOutputError when it exists."""
-    message = f"{url} stopped the answer at the token limit (finish_reason=length); raise max_new_tokens"
-    try:
-        from parsers import TruncatedOutputError  # type: ignore[attr-defined]
-    except ImportError:
-        return BackendResponseError(message, url=url, status=200)
-    try:
-        return TruncatedOutputError(message)  # type: ignore[no-any-return]
-    except TypeError:  # a different constructor: still report the truncation, typed as ours
-        return BackendResponseError(message, url=url, status=200)
+    """finish_reason=length on a JSON-mode or json_schema answer: the parsers' TruncatedOutputError."""
+    from parsers import TruncatedOutputError  # lazy: parsers imports llms
+
+    choices = getattr(err.completion, "choices", None) or []
+    raw = (choices[0].message.content or "") if choices else ""
+    return TruncatedOutputError(
+        f"{url} stopped the answer at the token limit (finish_reason=length); raise max_new_tokens",
+        raw=raw,
+        finish_reason="length",
+    )
 
 
 def backend_error(exc: BaseException, url: str, *, secret: str | None = None) -> Exception | None:
@@ -208,7 +210,7 @@ def backend_error(exc: BaseException, url: str, *, secret: str | None = None) ->
             url=url,
         )
     if isinstance(exc, openai.APIConnectionError):
-        reason = _one_line(str(_root_cause(exc)), secret, limit=80) or "connection failed"
+        reason = one_line(str(_root_cause(exc)), secret, limit=80) or "connection failed"
         return BackendUnreachableError(
             f"cannot reach the OpenAI-compatible server at {url} ({reason}); "
             "start it or check --base-url / OPENAI_BASE_URL",

@@ -46,7 +46,9 @@ class ModelOptions:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise TypeError(f"unknown model option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise TypeError(
+                f"unknown model option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         clean = {k: v for k, v in options.items() if v is not None}
         if "stop" in clean:
             stop = clean["stop"]

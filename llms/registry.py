@@ -61,9 +61,7 @@ def load_model(spec: str = DEFAULT_SPEC, **options: Any) -> BaseChatModel:
     if parsed.provider == "fake":
         from llms.fake import FakeChatModel
 
-        return FakeChatModel(responses=_fake_responses(parsed.name)).bind(stop=list(opts.stop)) if opts.stop else (
-            FakeChatModel(responses=_fake_responses(parsed.name))
-        )  # type: ignore[return-value]
+        return FakeChatModel(responses=_fake_responses(parsed.name), stop_sequences=list(opts.stop))
     if parsed.provider == "openai":
         from llms.openai_backend import openai_chat
 

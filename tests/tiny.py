@@ -7,7 +7,7 @@ from pathlib import Path
 # A little English and Korean text so the byte-level BPE learns some merges for both.
 _CORPUS = [
     "Describe a perfect day in Paris. The sun rises over the Seine and we walk to a cafe.",
-    "Return a JSON object with an answer key: {\"answer\": 4, \"genres\": [\"action\", \"comedy\"]}",
+    'Return a JSON object with an answer key: {"answer": 4, "genres": ["action", "comedy"]}',
     "What movie genres do you like? I like science fiction, horror and romance movies.",
     "sea otter => loutre de mer, peppermint => menthe poivrée, plush girafe => girafe peluche",
     "당신이 좋아하는 영화 장르는 무엇인가요? 저는 액션과 코미디 영화를 좋아해요.",

@@ -21,9 +21,10 @@ def raw_new_text(chat: LocalChatModel, prompt: str, max_new_tokens: int) -> str:
     """What plain `model.generate` produces after `prompt` (greedy), decoded without the prompt."""
     engine = chat.local.engine
     enc = engine.tokenizer(prompt, return_tensors="pt")
-    out = engine.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                pad_token_id=engine.tokenizer.pad_token_id)
-    return engine.tokenizer.decode(out[0][enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    out = engine.model.generate(
+        **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=engine.tokenizer.pad_token_id
+    )
+    return engine.tokenizer.decode(out[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,12 @@ def test_c_chat_without_template_uses_documented_fallback(chat: LocalChatModel) 
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
     assert not getattr(chat.tokenizer, "chat_template", None)
-    messages = [SystemMessage("Be brief."), HumanMessage("Hi"), AIMessage("Hello!"), HumanMessage("Name a city.")]
+    messages = [
+        SystemMessage("Be brief."),
+        HumanMessage("Hi"),
+        AIMessage("Hello!"),
+        HumanMessage("Name a city."),
+    ]
     prompt = chat._to_chat_prompt(messages)
     assert prompt == "System: Be brief.\n\nUser: Hi\nAssistant: Hello!\nUser: Name a city.\nAssistant:"
     assert prompt == fallback_chat_prompt(messages)
@@ -159,7 +165,7 @@ def test_f_unreachable_or_silent_hub_fails_fast(monkeypatch: pytest.MonkeyPatch,
 def test_f_missing_directory_is_named(tmp_path: Path) -> None:
     with pytest.raises(ModelNotAvailableError, match="no-model-here"):
         load_model(f"hf:{tmp_path / 'no-model-here'}")
-    with pytest.raises(ModelNotAvailableError, match="config.json"):
+    with pytest.raises(ModelNotAvailableError, match=r"config\.json"):
         load_model(f"hf:{tmp_path}")
 
 
