@@ -103,7 +103,7 @@ def _title_text(text: str) -> str:
 
 
 def _title_key(title: str) -> str:
-    """The identity of a title for duplicate checks and exclusion: case, spaces and a leading 'the' ignored."""
+    """A title's identity for duplicate checks and exclusion: case, spaces and a leading 'the' ignored."""
     key = _title_text(title).casefold()
     return (key[4:] if key.startswith("the ") else key).replace(" ", "")
 
@@ -209,8 +209,8 @@ class Catalogue:
                 if other is not genre:
                     raise CatalogueError(f"genre name {name!r} is used by both {other.id!r} and {genre.id!r}")
         known = [g.id for g in self._genres]
-        seen: dict[str, str] = {}
-        for movie in self._movies:
+        seen: dict[str, int] = {}
+        for index, movie in enumerate(self._movies):
             where = f"movie {movie.title!r} ({movie.year})"
             if not _FIRST_FILM_YEAR <= movie.year <= date.today().year + 2:
                 raise CatalogueError(f"{where}: implausible year {movie.year}")
@@ -220,17 +220,21 @@ class Catalogue:
                 if genre_id not in known:
                     raise CatalogueError(f"{where}: unknown genre {genre_id!r} (known: {', '.join(known)})")
             for title in (movie.title, movie.title_ko):
-                if seen.setdefault(_title_key(title), movie.title) != movie.title:
+                if seen.setdefault(_title_key(title), index) != index:
                     raise CatalogueError(f"{where}: duplicate title {title!r}")
-        self._genre_patterns = {g.id: [_synonym_pattern(s) for s in {g.id, g.name_en, g.name_ko, *g.synonyms}] for g in self._genres}
+        self._genre_patterns = {
+            g.id: [_synonym_pattern(s) for s in {g.id, g.name_en, g.name_ko, *g.synonyms}] for g in self._genres
+        }
         self._title_forms = [(_TitleForm.of(m.title), _TitleForm.of(m.title_ko)) for m in self._movies]
         self._exact = {f.text: m for m, forms in zip(self._movies, self._title_forms, strict=True) for f in forms}
 
     @classmethod
     def from_data(cls, movies: Any, genres: Any) -> Catalogue:
         """Build from parsed JSON (lists of dicts as in ``chains/data``), checking every field."""
-        return cls([_parse_movie(i, item) for i, item in enumerate(_as_list(movies, "movies"))],
-                   [_parse_genre(i, item) for i, item in enumerate(_as_list(genres, "genres"))])
+        return cls(
+            [_parse_movie(i, item) for i, item in enumerate(_as_list(movies, "movies"))],
+            [_parse_genre(i, item) for i, item in enumerate(_as_list(genres, "genres"))],
+        )
 
     @property
     def movies(self) -> tuple[Movie, ...]:
@@ -263,7 +267,7 @@ class Catalogue:
     def candidates(
         self, genres: Iterable[str], per_genre: int = 5, seed: int | None = None, exclude: Iterable[str] = ()
     ) -> dict[str, list[Movie]]:
-        """Up to ``per_genre`` movies per genre to put in a prompt; no movie twice, ``exclude`` titles left out.
+        """Up to ``per_genre`` movies per genre for a prompt; no movie twice, ``exclude`` titles left out.
 
         Without a seed the choice is fixed (best known first); with one, a reproducible shuffle.
         """
@@ -279,7 +283,8 @@ class Catalogue:
             if genre_id in picked:
                 continue
             pool = [
-                m for m in self.by_genre(genre_id)
+                m
+                for m in self.by_genre(genre_id)
                 if m.title not in used and not {_title_key(m.title), _title_key(m.title_ko)} & skipped
             ]
             if rng is not None:
@@ -369,15 +374,19 @@ def _parse_movie(index: int, item: Any) -> Movie:
     year = fields["year"]
     if not isinstance(year, int) or isinstance(year, bool):
         raise CatalogueError(f"{where}: year must be an integer, got {year!r}")
-    return Movie(_text(fields["title"], where), _text(fields["title_ko"], where), year,
-                 _texts(fields["genres"], where))
+    return Movie(_text(fields["title"], where), _text(fields["title_ko"], where), year, _texts(fields["genres"], where))
 
 
 def _parse_genre(index: int, item: Any) -> Genre:
     fields = _fields(item, f"genres entry {index}", {"id", "en", "ko", "synonyms"}, frozenset({"exclude"}))
     where = f"genres entry {index} ({fields['id']!r})"
-    return Genre(_text(fields["id"], where), _text(fields["en"], where), _text(fields["ko"], where),
-                 _texts(fields["synonyms"], where), _texts(fields.get("exclude", []), where))
+    return Genre(
+        _text(fields["id"], where),
+        _text(fields["en"], where),
+        _text(fields["ko"], where),
+        _texts(fields["synonyms"], where),
+        _texts(fields.get("exclude", []), where),
+    )
 
 
 def _read_json(file: Traversable) -> Any:
@@ -395,7 +404,7 @@ def load_catalogue() -> Catalogue:
 
 
 def match_genres(text: str) -> list[str]:
-    """Genre ids mentioned in ``text``: ``match_genres("저는 액션과 코미디를 좋아해요")`` -> ``['action', 'comedy']``."""
+    """Genre ids named in ``text``: ``match_genres("액션과 코미디")`` -> ``['action', 'comedy']``."""
     return load_catalogue().match_genres(text)
 
 
