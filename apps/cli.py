@@ -17,7 +17,11 @@ __all__ = ["APPS", "main"]
 
 # name -> (module, one-line description); each module has add_arguments(parser), run(args) and main(argv).
 APPS: dict[str, tuple[str, str]] = {
+    "movie-night": ("apps.movie_night", "your favourite genres -> grounded movie recommendations (en/ko)"),
     "perfect-day": ("apps.perfect_day", "describe a perfect day in a city (LCEL or the classic LLMChain)"),
+    "translate": ("apps.translate", "English -> French zero-, one- and few-shot side by side"),
+    "chat": ("apps.chat", "interactive chat with a system prompt and history"),
+    "json-qa": ("apps.json_qa", "answer questions as validated JSON; --input for many"),
 }
 
 

@@ -19,7 +19,7 @@ __all__ = ["Answer", "json_qa"]
 class Answer(BaseModel):
     """The answer object every json_qa reply must be."""
 
-    answer: str = Field(max_length=300, description="the answer, as text")
+    answer: str = Field(max_length=200, description="the answer, as text")
 
 
 def json_qa(model: BaseChatModel, lang: str = "en", max_attempts: int = 2) -> Runnable[dict[str, Any], Answer]:

@@ -27,6 +27,7 @@ __all__ = ["MIN_PICKS", "movie_night", "movie_night_classic", "movie_night_lcel"
 
 MIN_PICKS = 3
 _REASON_CHARS = 120
+_JSON_TOKENS = 256  # worst case of the grammar-bounded JSON answers below (a character per token)
 
 
 def _genre_schema(catalogue: Catalogue, max_genres: int) -> type[BaseModel]:
@@ -36,10 +37,13 @@ def _genre_schema(catalogue: Catalogue, max_genres: int) -> type[BaseModel]:
     )
 
 
-def _picks_schema(titles: list[str], n: int) -> type[BaseModel]:
-    title = Literal[tuple(titles)]  # type: ignore[valid-type]
-    pick = create_model("Pick", title=(title, ...), reason=(str, Field(max_length=_REASON_CHARS)))
-    return create_model("Picks", recommendations=(list[pick], Field(min_length=1, max_length=n)))  # type: ignore[valid-type]
+def _picks_schema(pool: dict[str, list[str]], per_genre: int) -> type[BaseModel]:
+    """One required field per genre whose value is ``per_genre`` titles from that genre's candidates only."""
+    fields: dict[str, Any] = {
+        f"g{i}": (list[Literal[tuple(titles)]], Field(min_length=per_genre, max_length=per_genre, alias=genre))  # type: ignore[valid-type]
+        for i, (genre, titles) in enumerate(pool.items())
+    }
+    return create_model("Picks", **fields)
 
 
 def _lang(values: dict[str, Any], fixed: str | None) -> str:
@@ -50,56 +54,102 @@ def _step_genres(model: BaseChatModel, catalogue: Catalogue, lang: str | None, m
     from llms.structured import constrained
     from prompts import get
 
+    from llms.limits import with_max_tokens
+
     schema = _genre_schema(catalogue, max_genres)
-    ask = constrained(model, schema)
+    # The grammar bounds the answer (<= max_genres names from a fixed list); give it room whatever the user's cap.
+    ask = constrained(with_max_tokens(model, _JSON_TOKENS), schema)
 
     def run(values: dict[str, Any]) -> list[str]:
         answer, code = values["answer"], _lang(values, lang)
+        # Genre words the user wrote are facts: take them as they are. The model decides only when the answer
+        # names no genre ("films that make me laugh"), choosing from the catalogue's list under a grammar.
         named = catalogue.match_genres(answer)[:max_genres]
+        if named:
+            return named
         listed = ", ".join(f"{g} ({catalogue.genre_label(g, 'ko')})" if code == "ko" else g for g in catalogue.genres())
         guessed = ask.invoke(get("movie_genres", lang=code).invoke({"answer": answer, "genre_list": listed}))
-        # Words the user wrote are facts; the model decides only when the answer names no genre at all.
-        return named or list(dict.fromkeys(guessed.genres))
+        return list(dict.fromkeys(guessed.genres))
 
     return RunnableLambda(run, name="genres")
 
 
 def _step_picks(model: BaseChatModel, catalogue: Catalogue, lang: str | None, per_genre: int) -> Runnable:
+    from llms.limits import with_max_tokens
     from llms.structured import constrained
     from prompts import get
 
     def run(values: dict[str, Any]) -> list[dict[str, Any]]:
-        code = _lang(values, lang)
-        pool: dict[str, list[Movie]] = catalogue.candidates(values["genres"], per_genre=per_genre)
-        movies = [m for group in pool.values() for m in group]
-        by_title = {(m.title if code == "en" else m.title_ko): m for m in movies}
-        schema = _picks_schema(list(by_title), max(MIN_PICKS, len(pool)))
+        code, genres = _lang(values, lang), values["genres"]
+        pool: dict[str, list[Movie]] = catalogue.candidates(genres, per_genre=per_genre)
+        name = (lambda m: m.title) if code == "en" else (lambda m: m.title_ko)
+        by_name = {name(m): m for group in pool.values() for m in group}
+        each = -(-MIN_PICKS // len(pool))  # enough per genre for MIN_PICKS in all
+        schema = _picks_schema({g: [name(m) for m in group] for g, group in pool.items()}, each)
         prompt = get("movie_picks", lang=code).invoke({
             "genres": ", ".join(catalogue.genre_label(g, code) for g in pool),
-            "candidates": "\n".join(f"- {m.label(code)}" for m in movies),
+            "candidates": "\n".join(f"- {m.label(code)}" for group in pool.values() for m in group),
         })
-        picks = constrained(model, schema).invoke(prompt).recommendations
+        picked = constrained(with_max_tokens(model, _JSON_TOKENS), schema).invoke(prompt)
         chosen: dict[str, dict[str, Any]] = {}
-        for pick in picks:  # repetition control: the same title twice counts once
-            movie = by_title[pick.title]
-            chosen.setdefault(movie.title, _row(movie, code, pick.reason.strip(), values["genres"], "model"))
-        for movie in movies:  # top up to MIN_PICKS from the grounded candidates, saying so
-            if len(chosen) >= MIN_PICKS:
-                break
-            chosen.setdefault(movie.title, _row(movie, code, "", values["genres"], "catalogue"))
+        for i, genre in enumerate(pool):
+            for title in getattr(picked, f"g{i}"):  # repetition control: a title picked twice counts once
+                chosen.setdefault(title, _row(by_name[title], code, genre, "model"))
+        for genre, group in pool.items():  # top up from the grounded candidates, saying so
+            for movie in group:
+                if len(chosen) >= MIN_PICKS:
+                    break
+                chosen.setdefault(name(movie), _row(movie, code, genre, "catalogue"))
         return list(chosen.values())
 
-    return RunnableLambda(run, name="recommendations")
+    return RunnableLambda(run, name="picks")
 
 
-def _row(movie: Movie, lang: str, reason: str, genres: list[str], source: str) -> dict[str, Any]:
+_WHY = {
+    "en": 'In one sentence, why would a fan of {genre} movies enjoy "{title}" ({year})?',
+    "ko": '{genre} 영화를 좋아하는 사람이 "{title}"({year})을 좋아할 이유를 한 문장으로 말해 주세요.',
+}
+_FACT = {"en": "a {year} {genre} film from the catalogue", "ko": "{year}년 {genre} 영화 (카탈로그)"}
+
+
+def _step_reasons(model: BaseChatModel, catalogue: Catalogue, lang: str | None) -> Runnable:
+    from langchain_core.output_parsers import StrOutputParser
+
+    from chains.translate import first_line
+
+    from llms.limits import with_max_tokens
+
+    # One sentence is ~30 tokens; the cap also bounds a small model that never writes a newline.
+    one_line = with_max_tokens(model, 48).bind(stop=["\n"]) | StrOutputParser() | RunnableLambda(first_line)
+
+    def run(values: dict[str, Any]) -> list[dict[str, Any]]:
+        code, picks = _lang(values, lang), values["picks"]
+        asks = [
+            _WHY[code].format(genre=catalogue.genre_label(p["genre"], code), title=p["title"], year=p["year"])
+            for p in picks
+        ]
+        reasons = one_line.batch(asks)  # one batched generate on local models
+        rows = []
+        for pick, reason in zip(picks, reasons, strict=True):
+            # The 135M model often drifts into another language or says nothing: then state catalogue facts.
+            if len(reason) < 12 or detect_language(reason) != code:
+                reason = _FACT[code].format(year=pick["year"], genre=catalogue.genre_label(pick["genre"], code))
+                pick = {**pick, "reason_source": "catalogue"}
+            rows.append({**pick, "reason": reason[:_REASON_CHARS * 2]})
+        return rows
+
+    return RunnableLambda(run, name="reasons")
+
+
+def _row(movie: Movie, lang: str, genre: str, source: str) -> dict[str, Any]:
     return {
         "title": movie.title if lang == "en" else movie.title_ko,
         "title_en": movie.title,
         "year": movie.year,
-        "genres": [g for g in movie.genres if g in genres] or list(movie.genres[:1]),
-        "reason": reason,
-        "source": source,
+        "genre": genre,
+        "genres": list(movie.genres),
+        "pick_source": source,
+        "reason_source": "model",
     }
 
 
@@ -119,11 +169,12 @@ def movie_night(
     catalogue = catalogue or load_catalogue()
     return sequential(
         Step("genres", _step_genres(model, catalogue, lang, max_genres), "genres", input_keys=["answer"]),
+        Step("picks", _step_picks(model, catalogue, lang, per_genre), "picks", input_keys=["answer", "genres"]),
         Step(
             "recommendations",
-            _step_picks(model, catalogue, lang, per_genre),
+            _step_reasons(model, catalogue, lang),
             "recommendations",
-            input_keys=["answer", "genres"],
+            input_keys=["answer", "picks"],
         ),
         inputs=["answer"],
         verbose=verbose,
@@ -136,8 +187,10 @@ def movie_night_lcel(model: BaseChatModel, lang: str = "en") -> Runnable[dict[st
     from langchain_core.runnables import RunnablePassthrough
 
     catalogue = load_catalogue()
-    return RunnablePassthrough.assign(genres=_step_genres(model, catalogue, lang, 3)) | RunnablePassthrough.assign(
-        recommendations=_step_picks(model, catalogue, lang, 5)
+    return (
+        RunnablePassthrough.assign(genres=_step_genres(model, catalogue, lang, 3))
+        | RunnablePassthrough.assign(picks=_step_picks(model, catalogue, lang, 5))
+        | RunnablePassthrough.assign(recommendations=_step_reasons(model, catalogue, lang))
     )
 
 

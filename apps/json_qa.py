@@ -1,0 +1,60 @@
+"""JSON QA: answer questions as validated JSON ({"answer": ...}); one question, or a file of them.
+
+Run:  python -m apps.json_qa "What is 2+2?"
+      recipes run json-qa --input questions.txt --output answers.jsonl    (results written as they finish)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from apps.common import add_model_arguments, app_main, model_from_args, print_json
+
+__all__ = ["add_arguments", "main", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("question", nargs="*", help="the question (or use --input)")
+    parser.add_argument("--input", help="a file of questions: one per line (.txt) or JSON lines (.jsonl)")
+    parser.add_argument("--output", help="where --input results go as JSON lines (default: stdout)")
+    parser.add_argument("--concurrency", type=int, default=2, help="questions in flight at once with --input")
+    parser.add_argument("--lang", choices=["en", "ko"], help="prompt language (default: the question's)")
+    add_model_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from chains.json_qa import json_qa
+    from chains.language import detect_language
+
+    model = model_from_args(args)
+    if args.input:
+        from apps.runner import read_inputs, run_many
+
+        from langchain_core.runnables import RunnableLambda
+
+        questions = read_inputs(args.input)
+        chain = json_qa(model, lang=args.lang or "en")
+        # A .txt line is a bare question; a .jsonl line may already be {"question": ...}.
+        as_dict = RunnableLambda(lambda q: {"question": q} if isinstance(q, str) else q)
+        summary = run_many(as_dict | chain, questions, args.output or sys.stdout,
+                           max_concurrency=args.concurrency, progress=sys.stderr.isatty())
+        print(summary.line(), file=sys.stderr)
+        return summary.exit_code
+    question = " ".join(args.question).strip()
+    if not question:
+        raise ValueError("no question given (pass one, or --input FILE)")
+    answer = json_qa(model, lang=args.lang or detect_language(question)).invoke({"question": question})
+    print_json({"question": question, **answer.model_dump()} if args.json else answer.model_dump())
+    return 0
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog or "python -m apps.json_qa", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return app_main(run, parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
