@@ -11,18 +11,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.prompts import BaseChatPromptTemplate
-
-import prompts
 from llms.errors import RecipesError
-from prompts import PromptLibrary, TemplateVariableError
+
+if TYPE_CHECKING:
+    from prompts import PromptLibrary
+
+# langchain-core and the prompt library load only when a prompts command runs: `recipes --help` stays fast.
 
 __all__ = ["add_parser", "main", "run_list", "run_show"]
 
 
 def _library(args: argparse.Namespace) -> PromptLibrary:
+    import prompts
+
     return prompts.load_dir(args.dir) if args.dir is not None else prompts.builtin()
 
 
@@ -31,6 +34,8 @@ def _values(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
+            from prompts import TemplateVariableError
+
             raise TemplateVariableError(f"--var expects NAME=VALUE, got {pair!r}")
         values[key] = value
     return values
@@ -61,6 +66,8 @@ def run_show(args: argparse.Namespace) -> int:
     if args.var:  # render first, so a bad value fails before anything is printed
         template = lib.get(args.name, args.lang)
         values: dict[str, Any] = _values(args.var)
+        from langchain_core.prompts import BaseChatPromptTemplate
+
         if isinstance(template, BaseChatPromptTemplate):
             text = "\n".join(f"{m.type}: {m.content}" for m in template.format_messages(**values))
         else:

@@ -19,7 +19,7 @@ EXCERPT_CHARS = 200
 
 
 def excerpt(raw: str, limit: int = EXCERPT_CHARS) -> str:
-    """`raw` on one line, cut in the middle to about `limit` characters (both ends are the informative parts)."""
+    """`raw` on one line, cut in the middle to about `limit` characters (both ends are informative)."""
     if len(raw) > limit:
         half = (limit - 5) // 2
         raw = f"{raw[:half]} ... {raw[-half:]}"
@@ -50,11 +50,9 @@ def _rebuild(cls: type[OutputParseError], state: dict[str, Any]) -> OutputParseE
 
 
 class TruncatedOutputError(OutputParseError):
-    """The JSON value was cut off, or the model stopped at its token limit; `partial` is a best-effort value."""
+    """The JSON value was cut off, or the model hit its token limit; `partial` is a best-effort value."""
 
-    def __init__(
-        self, reason: str, *, raw: str = "", partial: Any = None, finish_reason: str | None = None
-    ) -> None:
+    def __init__(self, reason: str, *, raw: str = "", partial: Any = None, finish_reason: str | None = None) -> None:
         super().__init__(reason, raw=raw)
         self.partial = partial
         self.finish_reason = finish_reason

@@ -22,12 +22,14 @@ _THINK = re.compile(r"\A\s*<think>.*?</think>", re.S | re.I)
 _OPEN_THINK = re.compile(r"\A\s*<think>", re.I)
 _FENCE = re.compile(r"```[^\n`]*\n?(.*?)```", re.S)
 # An opening bracket that can start JSON (prose like "[see above]" or "{name}" is not a candidate).
-_CANDIDATE = re.compile(r'\{\s*(?:["}]|\Z)|\[\s*(?:["{\[\]\-0-9]|true|false|null|\Z)')
+_CANDIDATE = re.compile(
+    r'\{\s*(?:["}]|\Z)|\[\s*(?:["{\[\]\-0-9]|true|false|null|(?:t|tr|tru|f|fa|fal|fals|n|nu|nul)?\Z)'
+)
 
 
 @dataclass(frozen=True)
 class Extraction:
-    """`complete`: `value` found; `truncated`: `value` is the prefix closed (or None); else `reason` says why."""
+    """`complete`: `value` found; `truncated`: `value` is the prefix closed (or None); else see `reason`."""
 
     status: Literal["complete", "truncated", "invalid", "missing"]
     value: Any = None
@@ -39,8 +41,8 @@ def _no_constants(name: str) -> Any:
 
 
 def loads(text: str) -> Any:
-    """`json.loads` that also allows raw control characters in strings, refuses NaN/Infinity and never recurses
-    out: any failure is a ValueError."""
+    """`json.loads` allowing raw control characters in strings, refusing NaN/Infinity; every failure
+    (deep nesting too) is a ValueError."""
     try:
         return json.loads(text, strict=False, parse_constant=_no_constants)
     except RecursionError:
@@ -48,7 +50,7 @@ def loads(text: str) -> Any:
 
 
 def strip_preamble(text: str) -> str:
-    """Drop a leading BOM and a leading `<think>...</think>` block; an unclosed leading one swallows the rest."""
+    """Drop a leading BOM and a leading `<think>...</think>` block; an unclosed one swallows the rest."""
     text = text.removeprefix("\ufeff")
     text = _THINK.sub("", text, count=1)
     return "" if _OPEN_THINK.match(text) else text
@@ -70,28 +72,36 @@ def _span_end(spans: list[tuple[int, int]], pos: int) -> int | None:
     return next((e for s, e in spans if s <= pos < e), None)
 
 
-def _skip_structure(text: str, start: int, fail: int) -> int:
-    """Where to look next after a malformed candidate: past its matching bracket, so a fragment nested in a
-    broken value is never taken for the answer; if it never closes, just past the failure."""
-    depth, i, n = 0, start, len(text)
-    while i < n:
-        c = text[i]
+_BRACKET_OR_QUOTE = re.compile(r'["{}\[\]]')
+_STRING_TAIL = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+
+
+def _bracket_matches(text: str, start: int) -> dict[int, int]:
+    """Opening-bracket index -> its closing index, matched leniently (any closer, strings skipped) in one
+    pass from `start`: after a malformed candidate the search resumes past its whole structure, so a
+    fragment nested in a broken value is never taken for the answer, and garbage costs linear time."""
+    matches: dict[int, int] = {}
+    stack: list[int] = []
+    i = start
+    while (m := _BRACKET_OR_QUOTE.search(text, i)) is not None:
+        j, c = m.start(), m.group()
         if c == '"':
-            i += 1
-            while i < n and text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-        elif c in "{[":
-            depth += 1
-        elif c in "}]":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return fail + 1
+            tail = _STRING_TAIL.match(text, j + 1)
+            if tail is None:
+                break
+            i = tail.end()
+            continue
+        if c in "{[":
+            stack.append(j)
+        elif stack:
+            matches[stack.pop()] = j
+        i = j + 1
+    return matches
 
 
 def _scan_candidates(text: str, lo: int, hi: int, spans: list[tuple[int, int]]) -> Extraction:
     first_bad: Extraction | None = None
+    matches: dict[int, int] | None = None  # built on the first malformed candidate only
     pos, text = lo, text[:hi]
     while (m := _CANDIDATE.search(text, pos)) is not None:
         start = m.start()
@@ -114,7 +124,9 @@ def _scan_candidates(text: str, lo: int, hi: int, spans: list[tuple[int, int]]) 
                 closed = None
             return Extraction("truncated", closed, result.reason)
         first_bad = first_bad or Extraction("invalid", reason=f"invalid JSON: {result.reason}")
-        pos = _skip_structure(text, start, result.end)
+        if matches is None:
+            matches = _bracket_matches(text, start)
+        pos = max(matches.get(start, result.end), start) + 1  # unmatched: just past the failure
     return first_bad or Extraction("missing", reason="no JSON object or array found")
 
 
@@ -144,7 +156,7 @@ def _normalized(text: str) -> str:
 
 
 def partial_json(text: str, prompt: str | None = None) -> dict[str, Any] | list[Any] | None:
-    """Best-effort object/array from a growing stream; None while there is nothing (or only the echoed prompt)."""
+    """Best-effort object/array from a growing stream; None while there is none (or only the prompt echo)."""
     text = strip_preamble(text)
     if prompt and _normalized(prompt).startswith(_normalized(text)):
         return None  # still inside an echo of the prompt (or nothing yet)

@@ -1,4 +1,4 @@
-"""`parse_json` and the Runnable `JsonParser`: strict about truncation, typed errors, optional schema and repair.
+"""`parse_json` and the Runnable `JsonParser`: strict about truncation, typed errors, schema, opt-in repair.
 
 >>> parse_json('Sure! {"answer": 4} Hope that helps.')
 {'answer': 4}
@@ -59,7 +59,7 @@ def parse_json(
 ) -> Any:
     """The first complete JSON value in `text` (fenced, in prose, or the whole text), optionally validated.
 
-    strict: a cut-off value or `finish_reason` "length" raises `TruncatedOutputError` (else brackets are closed).
+    strict: a cut-off value or `finish_reason` "length" raises `TruncatedOutputError` (else it is closed).
     repair: fix trailing commas, single quotes, comments and Python literals when plain JSON is not found.
     prompt: JSON inside an echo of this prompt is skipped.
     """
@@ -110,7 +110,7 @@ def _chunk(item: str | BaseMessage) -> GenerationChunk | ChatGenerationChunk:
 
 
 class JsonParser(BaseCumulativeTransformOutputParser[Any]):
-    """Runnable JSON parser: `model | JsonParser()`; streams partial dicts/lists, then the checked final value.
+    """Runnable JSON parser, `model | JsonParser()`: streams partial dicts/lists, then the checked value.
 
     With a `schema`, only the final validated object is streamed (partial dicts would not satisfy it).
 

@@ -78,7 +78,7 @@ class Reask(RunnableSerializable[Any, ReaskResult]):
         return OutputParseError(f"gave up after {attempts} attempts: {_reason(err)}", raw=str(err.llm_output or ""))
 
     def _run(self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig) -> ReaskResult:
-        messages, errors = _to_messages(value), []
+        messages, errors = _to_messages(value), list[str]()
         for attempt in range(1, self.max_attempts + 1):
             reply = self.model.invoke(messages, config)
             try:
@@ -93,7 +93,7 @@ class Reask(RunnableSerializable[Any, ReaskResult]):
     async def _arun(
         self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
     ) -> ReaskResult:
-        messages, errors = _to_messages(value), []
+        messages, errors = _to_messages(value), list[str]()
         for attempt in range(1, self.max_attempts + 1):
             reply = await self.model.ainvoke(messages, config)
             try:

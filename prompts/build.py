@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.prompts import BasePromptTemplate, PromptTemplate
 
 from prompts.spec import PromptSpec
@@ -19,14 +21,15 @@ __all__ = ["build"]
 
 def build(spec: PromptSpec) -> BasePromptTemplate:
     """A `PromptTemplate`, `ChatPromptTemplate` or `FewShotPromptTemplate` for `spec` (f-string only)."""
-    common = {
+    common: dict[str, Any] = {
         "name": spec.name,
         "input_variables": list(spec.variables),
         "metadata": {"prompt_name": spec.name, "prompt_language": spec.language},
     }
     if spec.kind == "chat":
-        messages = [(m.role, m.content) for m in spec.messages]
-        return StrictChatPromptTemplate(messages, template_format="f-string", **common)
+        messages: list[Any] = [(m.role, m.content) for m in spec.messages]  # LangChain converts the tuples
+        # template_format defaults to f-string; each message becomes an f-string PromptTemplate.
+        return StrictChatPromptTemplate(messages=messages, **common)
     if spec.kind == "few-shot":
         fields = sorted(spec.examples[0]) if spec.examples else []
         return StrictFewShotPromptTemplate(

@@ -119,7 +119,7 @@ def _read(path: os.PathLike[str], shown: str) -> PromptSpec:
 
 
 def load_dir(root: str | os.PathLike[str], files: Iterable[str | os.PathLike[str]] | None = None) -> PromptLibrary:
-    """Load every `*.toml` under `root`, or only `files` (paths relative to `root`), never reading outside it."""
+    """Load every `*.toml` under `root`, or only `files` (relative to `root`); never reads outside `root`."""
     base = resolve_root(root)
     if files is None:
         paths = prompt_files(base)

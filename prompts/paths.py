@@ -45,7 +45,7 @@ def resolve_inside(root: str | os.PathLike[str], relative: str | os.PathLike[str
 
 
 def prompt_files(root: str | os.PathLike[str]) -> list[Path]:
-    """Every `*.toml` under `root` (sorted); symlinked directories are not followed, links leading out refused."""
+    """All `*.toml` under `root`, sorted; symlinked directories are not followed; links leading out refused."""
     base = resolve_root(root)
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):

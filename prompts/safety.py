@@ -44,8 +44,7 @@ def placeholders(text: str, *, where: str) -> set[str]:
             )
         if spec or conversion:
             raise TemplateSecurityError(
-                f"{where}: placeholder {shown} is refused; format specs and conversions are not allowed; "
-                f"{_BRACES_HINT}"
+                f"{where}: placeholder {shown} is refused; format specs and conversions are not allowed; {_BRACES_HINT}"
             )
         names.add(field)
     return names

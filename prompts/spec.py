@@ -96,7 +96,7 @@ def _render_examples(spec: PromptSpec, where: str) -> list[str]:
     for i, example in enumerate(spec.examples, 1):
         if set(example) != fields:
             raise TemplateVariableError(
-                f"{where}: example {i} keys {sorted(example)} must match example_prompt fields {sorted(fields)}"
+                f"{where}: example {i} keys {sorted(example)} must match example_prompt's {sorted(fields)}"
             )
         # Values are substituted literally here, but LangChain re-reads the assembled text as a template.
         text = spec.example_prompt.format(**example)

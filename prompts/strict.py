@@ -16,7 +16,12 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import PromptValue
-from langchain_core.prompts import BasePromptTemplate, ChatPromptTemplate, FewShotPromptTemplate, PromptTemplate
+from langchain_core.prompts import (
+    BasePromptTemplate,
+    ChatPromptTemplate,
+    FewShotPromptTemplate,
+    PromptTemplate,
+)
 from langchain_core.runnables import RunnableConfig
 
 from prompts.errors import TemplateVariableError
@@ -60,9 +65,7 @@ class StrictPromptTemplate(PromptTemplate):
         _check_invoke_input(self, input)
         return super().invoke(input, config, **kwargs)
 
-    async def ainvoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> PromptValue:
+    async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> PromptValue:
         _check_invoke_input(self, input)
         return await super().ainvoke(input, config, **kwargs)
 
@@ -82,9 +85,7 @@ class StrictFewShotPromptTemplate(FewShotPromptTemplate):
         _check_invoke_input(self, input)
         return super().invoke(input, config, **kwargs)
 
-    async def ainvoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> PromptValue:
+    async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> PromptValue:
         _check_invoke_input(self, input)
         return await super().ainvoke(input, config, **kwargs)
 
@@ -104,8 +105,6 @@ class StrictChatPromptTemplate(ChatPromptTemplate):
         _check_invoke_input(self, input)
         return super().invoke(input, config, **kwargs)
 
-    async def ainvoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> PromptValue:
+    async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> PromptValue:
         _check_invoke_input(self, input)
         return await super().ainvoke(input, config, **kwargs)
