@@ -10,6 +10,7 @@ Failures surface as one-line `llms.openai_errors.BackendError`s; retries happen 
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 
 import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, BaseLLM, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, GenerationChunk, LLMResult
 from langchain_core.runnables import Runnable, RunnableLambda
@@ -100,6 +101,19 @@ def resolve_connection(opts: ModelOptions) -> Connection:
     return Connection(base_url, key, timeout, retries)
 
 
+def _async_http_client(conn: Connection) -> Any:
+    """An async HTTP client without keep-alive, so one model works under any event loop.
+
+    A kept-alive connection belongs to the loop that opened it: a second ``asyncio.run(model.ainvoke(...))``
+    would reuse it and fail with "Event loop is closed". One connection per async request avoids that.
+    """
+    # The SDK's own httpx flavour (httpx for openai<3, httpx2 for openai>=3), found without private imports.
+    base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
+    httpx = importlib.import_module(base.__module__.partition(".")[0])
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
+    return openai.DefaultAsyncHttpxClient(timeout=conn.timeout, limits=limits)
+
+
 def _check_options(opts: ModelOptions) -> None:
     # Options the OpenAI API has no field for: refuse rather than ignore them silently.
     if opts.repetition_penalty is not None:
@@ -158,7 +172,7 @@ class RecipesChatOpenAI(ChatOpenAI):
                 url=url,
                 status=200,
             )
-        data = response if isinstance(response, dict) else response.model_dump()
+        data = response if isinstance(response, dict) else response.model_dump(warnings=False)
         if data.get("error"):
             detail = one_line(str(data["error"]), _secret_of(self.openai_api_key), limit=120)
             raise BackendResponseError(f"{url} answered HTTP 200 with an error: {detail}", url=url)
@@ -207,8 +221,7 @@ class RecipesChatOpenAI(ChatOpenAI):
     def _no_events(self) -> BackendResponseError:
         url = self._endpoint
         return BackendResponseError(
-            f"{url} sent HTTP 200 but no stream events; check --base-url points at an OpenAI-compatible /v1 "
-            "endpoint",
+            f"{url} sent HTTP 200 but no stream events; check --base-url points at an OpenAI-compatible /v1 endpoint",
             url=url,
             status=200,
         )
@@ -287,6 +300,9 @@ class _OnePromptCompletions:
 
     def __init__(self, resource: Any, url: str) -> None:
         self._resource, self._url = resource, url
+
+    def __getattr__(self, name: str) -> Any:  # anything else LangChain may use: the SDK resource's own
+        return getattr(self._resource, name)
 
     def _prompt(self, prompt: Any) -> Any:
         if isinstance(prompt, list):
@@ -368,7 +384,7 @@ class RecipesOpenAI(OpenAI):
                 yield chunk
 
 
-def openai_chat(name: str, opts: ModelOptions) -> BaseChatModel:
+def openai_chat(name: str, opts: ModelOptions) -> RecipesChatOpenAI:
     """A chat model for `name` on OpenAI or the server at ``opts.base_url`` / ``OPENAI_BASE_URL``."""
     _check_options(opts)
     conn = resolve_connection(opts)
@@ -384,10 +400,11 @@ def openai_chat(name: str, opts: ModelOptions) -> BaseChatModel:
         seed=opts.seed,
         stream_usage=True,
         legacy_max_tokens=not conn.is_openai,
+        http_async_client=_async_http_client(conn),
     )
 
 
-def openai_llm(name: str, opts: ModelOptions) -> BaseLLM:
+def openai_llm(name: str, opts: ModelOptions) -> RecipesOpenAI:
     """A text-completion LLM (``/v1/completions``) for the classic LLMChain; same options as `openai_chat`."""
     _check_options(opts)
     conn = resolve_connection(opts)
@@ -401,6 +418,7 @@ def openai_llm(name: str, opts: ModelOptions) -> BaseLLM:
         max_tokens=opts.max_new_tokens,
         model_kwargs={"stop": list(opts.stop)} if opts.stop else {},
         seed=opts.seed,
+        http_async_client=_async_http_client(conn),
     )
 
 
@@ -426,19 +444,13 @@ def structured_openai(
     from parsers import JsonParser, with_reask  # lazy: parsers imports llms
 
     if method not in STRUCTURED_METHODS:
-        raise BackendConfigError(
-            f"unknown structured method {method!r}; use one of {', '.join(STRUCTURED_METHODS)}"
-        )
+        raise BackendConfigError(f"unknown structured method {method!r}; use one of {', '.join(STRUCTURED_METHODS)}")
     if method == "json_schema":
         if schema is None:
             raise BackendConfigError("method='json_schema' needs a schema")
         return model.with_structured_output(schema, method="json_schema")
-    bound: Runnable[Any, Any] = (
-        model.bind(response_format={"type": "json_object"}) if method == "json_mode" else model
-    )
-    return with_reask(bound, JsonParser(schema=schema), max_attempts=max_attempts) | RunnableLambda(
-        _reask_value
-    )
+    bound: Runnable[Any, Any] = model.bind(response_format={"type": "json_object"}) if method == "json_mode" else model
+    return with_reask(bound, JsonParser(schema=schema), max_attempts=max_attempts) | RunnableLambda(_reask_value)
 
 
 def _reask_value(result: Any) -> Any:

@@ -8,8 +8,10 @@ Every message names the URL (and HTTP status) and says what to do; none contains
 
 from __future__ import annotations
 
+import email.utils
 import json
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -112,12 +114,26 @@ def _detail(err: openai.APIStatusError, secret: str | None) -> str:
     return one_line(str(reason or err.response.reason_phrase or ""), secret)
 
 
-def _attempts(err: openai.APIStatusError) -> int:
-    """Requests made, from the SDK's own ``x-stainless-retry-count`` header on the last request."""
+def _attempts(err: openai.APIStatusError) -> str:
+    """ "3 attempts": requests made, from the SDK's own ``x-stainless-retry-count`` header on the last one."""
     try:
-        return int(err.response.request.headers.get("x-stainless-retry-count", "0")) + 1
+        count = int(err.response.request.headers.get("x-stainless-retry-count", "0")) + 1
     except (ValueError, RuntimeError):
-        return 1
+        count = 1
+    return "1 attempt" if count == 1 else f"{count} attempts"
+
+
+def _retry_after(headers: Any) -> float | None:
+    """The server's wait in seconds: ``retry-after-ms``, ``retry-after`` seconds, or an HTTP date."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(headers.get(name))) * scale
+        except (TypeError, ValueError):
+            continue
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(headers.get("retry-after")).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _timeout_of(err: openai.APIConnectionError, phase: str) -> str:
@@ -150,22 +166,19 @@ def _status_error(err: openai.APIStatusError, url: str, secret: str | None) -> B
         what = "refused the API key" if status == 401 else "denied access"
         return BackendAuthError(f"{url} {what} (HTTP {status}); check OPENAI_API_KEY", url=url, status=status)
     if status == 429:
-        retry_after = err.response.headers.get("retry-after")
-        wait = f"; the server asks to wait {retry_after} s" if retry_after else ""
+        retry_after = _retry_after(err.response.headers)
+        wait = f"; the server asks to wait {round(retry_after, 1):g} s" if retry_after is not None else ""
         error = BackendRateLimitError(
-            f"{url} is rate-limiting (HTTP 429) after {_attempts(err)} attempts{wait}; "
+            f"{url} is rate-limiting (HTTP 429) after {_attempts(err)}: {detail}{wait}; "
             "retry later or lower the concurrency",
             url=url,
             status=status,
         )
-        try:
-            error.retry_after = float(retry_after) if retry_after else None
-        except ValueError:
-            error.retry_after = None
+        error.retry_after = retry_after
         return error
     if status >= 500:
         return BackendServerError(
-            f"{url} failed with HTTP {status} after {_attempts(err)} attempts: {detail}; check its log",
+            f"{url} failed with HTTP {status} after {_attempts(err)}: {detail}; check its log",
             url=url,
             status=status,
         )

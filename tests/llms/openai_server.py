@@ -33,6 +33,7 @@ __all__ = [
     "free_port",
     "serve_model",
     "sse_chat_body",
+    "transformers_cli",
 ]
 
 START_TIMEOUT_S = 60.0
@@ -58,7 +59,7 @@ class ServedModel:
     log_path: Path
 
 
-def _transformers_cli() -> str | None:
+def transformers_cli() -> str | None:
     local = Path(sys.executable).parent / "transformers"
     return str(local) if local.exists() else shutil.which("transformers")
 
@@ -93,7 +94,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def _start_once(model_dir: Path, log_path: Path, timeout: float) -> ServedModel | str:
     """Start one server on a fresh port: the served model, or why not (a taken port exits with code 3)."""
-    cli = _transformers_cli()
+    cli = transformers_cli()
     if cli is None:
         return "the `transformers` CLI is not installed (pip install 'transformers[serving]')"
     port = free_port()
@@ -206,6 +207,7 @@ class FaultServer:
         if any(r.delay > self.MAX_DELAY_S for r in self._replies):
             raise ValueError(f"Reply.delay is capped at {self.MAX_DELAY_S} s")
         self.requests: list[tuple[str, Any]] = []
+        self.times: list[float] = []  # time.monotonic() of each request, to check retry-after was honoured
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
@@ -219,6 +221,7 @@ class FaultServer:
     def _next(self, path: str, body: Any) -> Reply:
         with self._lock:
             self.requests.append((path, body))
+            self.times.append(time.monotonic())
             return self._replies[min(len(self.requests) - 1, len(self._replies) - 1)]
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
