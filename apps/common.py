@@ -36,6 +36,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SPEC",
         help="if the server is unreachable, switch to this spec (e.g. local) and say so",
     )
+    group.add_argument("--timeout", type=float, help="seconds to wait for a server's answer (openai: specs)")
+    group.add_argument("--max-retries", type=int, help="retries on 429/5xx/connection errors (openai: specs)")
     group.add_argument("--max-new-tokens", type=int, help="cap on generated tokens")
     group.add_argument("--temperature", type=float, help="0 = greedy (default)")
     group.add_argument("--seed", type=int, help="seed for sampling")
@@ -57,7 +59,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("max_new_tokens", "temperature", "seed", "threads", "base_url")
+    names = ("max_new_tokens", "temperature", "seed", "threads", "base_url", "timeout", "max_retries")
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from apps.common import add_model_arguments, app_main, model_from_args, print_json
 
@@ -29,14 +30,16 @@ def run(args: argparse.Namespace) -> int:
 
     model = model_from_args(args)
     if args.input:
-        from apps.runner import read_inputs, run_many
-
         from langchain_core.runnables import RunnableLambda
+
+        from apps.runner import read_inputs, run_many
 
         questions = read_inputs(args.input)
         chain = json_qa(model, lang=args.lang or "en")
         # A .txt line is a bare question; a .jsonl line may already be {"question": ...}.
-        as_dict = RunnableLambda(lambda q: {"question": q} if isinstance(q, str) else q)
+        as_dict: RunnableLambda[Any, dict[str, Any]] = RunnableLambda(
+            lambda q: {"question": q} if isinstance(q, str) else q
+        )
         summary = run_many(as_dict | chain, questions, args.output or sys.stdout,
                            max_concurrency=args.concurrency, progress=sys.stderr.isatty())
         print(summary.line(), file=sys.stderr)

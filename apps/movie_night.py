@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, Literal
 
 from apps.common import add_model_arguments, app_main, llm_from_args, model_from_args, print_json, wants_stream
 
@@ -41,7 +41,8 @@ def _ask(lang: str | None) -> str:
 def _print_genres(genres: list[str], lang: str) -> None:
     from chains.catalogue import genre_label
 
-    print(f"{HEADINGS[lang][0]}: {', '.join(genre_label(g, lang) for g in genres)}", flush=True)
+    code: Literal["en", "ko"] = "ko" if lang == "ko" else "en"
+    print(f"{HEADINGS[code][0]}: {', '.join(genre_label(g, code) for g in genres)}", flush=True)
 
 
 def _print_picks(picks: list[dict[str, Any]], lang: str) -> None:

@@ -13,13 +13,13 @@ repeated picks are dropped and topped up from the candidates (labelled as such).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, Field, create_model
 
-from chains.catalogue import Catalogue, Movie, load_catalogue
+from chains.catalogue import Catalogue, Lang, Movie, load_catalogue
 from chains.language import detect_language
 from chains.sequential import SequentialRecipe, Step, sequential
 
@@ -40,21 +40,20 @@ def _genre_schema(catalogue: Catalogue, max_genres: int) -> type[BaseModel]:
 def _picks_schema(pool: dict[str, list[str]], per_genre: int) -> type[BaseModel]:
     """One required field per genre whose value is ``per_genre`` titles from that genre's candidates only."""
     fields: dict[str, Any] = {
-        f"g{i}": (list[Literal[tuple(titles)]], Field(min_length=per_genre, max_length=per_genre, alias=genre))  # type: ignore[valid-type]
+        f"g{i}": (list[Literal[tuple(titles)]], Field(min_length=per_genre, max_length=per_genre, alias=genre))  # type: ignore[valid-type,misc]
         for i, (genre, titles) in enumerate(pool.items())
     }
     return create_model("Picks", **fields)
 
 
-def _lang(values: dict[str, Any], fixed: str | None) -> str:
-    return fixed or detect_language(values["answer"])
+def _lang(values: dict[str, Any], fixed: str | None) -> Lang:
+    return cast(Lang, fixed or detect_language(values["answer"]))
 
 
 def _step_genres(model: BaseChatModel, catalogue: Catalogue, lang: str | None, max_genres: int) -> Runnable:
+    from llms.limits import with_max_tokens
     from llms.structured import constrained
     from prompts import get
-
-    from llms.limits import with_max_tokens
 
     schema = _genre_schema(catalogue, max_genres)
     # The grammar bounds the answer (<= max_genres names from a fixed list); give it room whatever the user's cap.
@@ -116,7 +115,6 @@ def _step_reasons(model: BaseChatModel, catalogue: Catalogue, lang: str | None) 
     from langchain_core.output_parsers import StrOutputParser
 
     from chains.translate import first_line
-
     from llms.limits import with_max_tokens
 
     # One sentence is ~30 tokens; the cap also bounds a small model that never writes a newline.
@@ -141,7 +139,7 @@ def _step_reasons(model: BaseChatModel, catalogue: Catalogue, lang: str | None) 
     return RunnableLambda(run, name="reasons")
 
 
-def _row(movie: Movie, lang: str, genre: str, source: str) -> dict[str, Any]:
+def _row(movie: Movie, lang: Lang, genre: str, source: str) -> dict[str, Any]:
     return {
         "title": movie.title if lang == "en" else movie.title_ko,
         "title_en": movie.title,

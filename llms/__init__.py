@@ -5,10 +5,18 @@
 'Bonjour'
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from llms.errors import ModelNotAvailableError, RecipesError, UnknownModelSpecError
-from llms.fake import FakeChatModel, FakeLLM
-from llms.options import ModelOptions, default_threads
-from llms.registry import DEFAULT_SPEC, ModelSpec, describe_specs, load_llm, load_model, parse_spec
+
+if TYPE_CHECKING:
+    from llms.fake import FakeChatModel, FakeLLM
+    from llms.limits import with_max_tokens
+    from llms.options import ModelOptions, default_threads
+    from llms.registry import DEFAULT_SPEC, ModelSpec, describe_specs, load_llm, load_model, parse_spec
 
 __all__ = [
     "DEFAULT_SPEC",
@@ -24,4 +32,26 @@ __all__ = [
     "load_llm",
     "load_model",
     "parse_spec",
+    "with_max_tokens",
 ]
+
+# Loaded on first use, so `from llms.errors import RecipesError` (the CLI's --help path) pulls in no LangChain.
+_LAZY = {
+    "FakeChatModel": "llms.fake",
+    "FakeLLM": "llms.fake",
+    "with_max_tokens": "llms.limits",
+    "ModelOptions": "llms.options",
+    "default_threads": "llms.options",
+    "DEFAULT_SPEC": "llms.registry",
+    "ModelSpec": "llms.registry",
+    "describe_specs": "llms.registry",
+    "load_llm": "llms.registry",
+    "load_model": "llms.registry",
+    "parse_spec": "llms.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'llms' has no attribute {name!r}")

@@ -129,3 +129,18 @@ def test_perfect_day_on_the_embedded_model(embedded_model_dir: Path) -> None:
     answer = json.loads(out.stdout)["answer"]
     assert len(answer.split()) >= 5
     assert "perfect day in Paris in one short paragraph" not in answer
+
+
+def test_dead_openai_endpoint_is_one_line_naming_the_url() -> None:
+    """Issue 6's must-show: a dead base URL exits non-zero quickly with one line naming the URL."""
+    import time
+
+    started = time.monotonic()
+    out = recipes("run", "json-qa", "--model", "openai:any", "--base-url", "http://127.0.0.1:9/v1", "What is 2+2?",
+                  timeout=60)
+    elapsed = time.monotonic() - started
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "http://127.0.0.1:9/v1" in errors[0]
+    print(f"dead endpoint answered in {elapsed:.1f}s")  # a figure for the notes, not an assertion
