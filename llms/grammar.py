@@ -185,6 +185,7 @@ class JsonSchemaProcessor(LogitsProcessor):
         self.grammar = grammar
         self.eos_ids = list(eos_ids)
         self.matchers: list[LLMatcher] = []
+        self._length = 0  # input length at the previous step
         self._mask = torch.empty(0, dtype=torch.int32)
         self._bits = torch.arange(32, dtype=torch.int32)
 
@@ -200,19 +201,19 @@ class JsonSchemaProcessor(LogitsProcessor):
         rows, width = scores.shape
         if not self.matchers:
             self._start(rows, width)
+        elif input_ids.shape[1] != self._length + 1 or rows != len(self.matchers):
+            # Reused for a second generate call, its matchers would take the new prompt's last token as output.
+            raise RuntimeError("a JsonSchemaProcessor serves one generate call; make a new one per call")
         else:
             for row, matcher in enumerate(self.matchers):
                 if not matcher.is_stopped():
                     matcher.consume_token(int(input_ids[row, -1]))
+        self._length = input_ids.shape[1]
         for row, matcher in enumerate(self.matchers):
             matcher.unsafe_compute_mask_ptr(self._mask[row].data_ptr(), self._mask.shape[1] * 4)
         # Unpack 32 tokens per int32 word; llguidance's own helper uses torch.compile (13 s on first use).
         allowed = ((self._mask.unsqueeze(-1) >> self._bits) & 1).view(rows, -1)[:, :width].bool()
         return scores.masked_fill(~allowed, float("-inf"))  # type: ignore[return-value]
-
-    def finished(self) -> list[bool]:
-        """Per row: did the grammar accept a complete value (so far)?"""
-        return [m.is_accepting() or (m.is_stopped() and not m.is_error()) for m in self.matchers]
 
 
 def grammar_processor(engine: Any, schema: Any) -> JsonSchemaProcessor:
