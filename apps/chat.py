@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from apps.common import add_model_arguments, app_main, model_from_args, print_json, wants_stream
+from apps.common import add_model_arguments, model_from_args, print_json, run_app, wants_stream
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -71,10 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog or "python -m apps.chat", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return app_main(run, parser, argv)
+    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.chat")
 
 
 if __name__ == "__main__":

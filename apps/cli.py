@@ -46,7 +46,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recipes",
         description="Chain Recipes: reusable LangChain chain recipes on local or OpenAI-compatible models.",
-        epilog="Examples:\n  recipes run movie-night \"I love sci-fi and horror\"\n  recipes run perfect-day Paris\n"
+        epilog='Examples:\n  recipes run movie-night "I love sci-fi and horror"\n  recipes run perfect-day Paris\n'
         "  recipes run perfect-day 서울 --model hf:EleutherAI/gpt-neo-125m\n  recipes prompts list",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -28,9 +28,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("RECIPES_MODEL", "local"),
         help="model spec: local (default), hf:<id or dir>, openai:<model>, fake:<text> (env RECIPES_MODEL)",
     )
-    group.add_argument(
-        "--base-url", help="OpenAI-compatible server URL for openai: specs (env OPENAI_BASE_URL)"
-    )
+    group.add_argument("--base-url", help="OpenAI-compatible server URL for openai: specs (env OPENAI_BASE_URL)")
     group.add_argument(
         "--fallback",
         metavar="SPEC",
@@ -50,9 +48,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="print tokens as they arrive (default on a terminal)",
     )
-    stream.add_argument(
-        "--no-stream", dest="stream", action="store_false", help="print the whole answer at once"
-    )
+    stream.add_argument("--no-stream", dest="stream", action="store_false", help="print the whole answer at once")
     group.add_argument("--json", action="store_true", help="print one machine-readable JSON object")
     group.add_argument("--verbose", action="store_true", help="trace each step: inputs, output, time")
     group.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -120,9 +116,7 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 400 else text[:397] + "..."
 
 
-def app_main(
-    run: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv: list[str] | None
-) -> int:
+def app_main(run: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse, run, and turn known errors into one line on stderr (a traceback only with --debug)."""
     args = parser.parse_args(argv)
     try:
@@ -135,3 +129,16 @@ def app_main(
             traceback.print_exc()
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def run_app(
+    doc: str | None,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int],
+    argv: list[str] | None,
+    prog: str,
+) -> int:
+    """What every app's `main` does: build its parser from its docstring and options, then `app_main`."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return app_main(run, parser, argv)

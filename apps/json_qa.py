@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from apps.common import add_model_arguments, app_main, model_from_args, print_json
+from apps.common import add_model_arguments, model_from_args, print_json, run_app
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -40,8 +40,13 @@ def run(args: argparse.Namespace) -> int:
         as_dict: RunnableLambda[Any, dict[str, Any]] = RunnableLambda(
             lambda q: {"question": q} if isinstance(q, str) else q
         )
-        summary = run_many(as_dict | chain, questions, args.output or sys.stdout,
-                           max_concurrency=args.concurrency, progress=sys.stderr.isatty())
+        summary = run_many(
+            as_dict | chain,
+            questions,
+            args.output or sys.stdout,
+            max_concurrency=args.concurrency,
+            progress=sys.stderr.isatty(),
+        )
         print(summary.line(), file=sys.stderr)
         return summary.exit_code
     question = " ".join(args.question).strip()
@@ -53,10 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog or "python -m apps.json_qa", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return app_main(run, parser, argv)
+    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.json_qa")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any, Literal
 
-from apps.common import add_model_arguments, app_main, llm_from_args, model_from_args, print_json, wants_stream
+from apps.common import add_model_arguments, llm_from_args, model_from_args, print_json, run_app, wants_stream
 
 __all__ = ["QUESTION", "add_arguments", "main", "run"]
 
@@ -93,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     result = recipe.invoke({"answer": answer})
     if args.json:
-        print_json({"answer": answer, "lang": lang, "genres": result["genres"],
-                    "recommendations": result["recommendations"]})
+        print_json(
+            {"answer": answer, "lang": lang, "genres": result["genres"], "recommendations": result["recommendations"]}
+        )
     else:
         _print_genres(result["genres"], lang)
         _print_picks(result["recommendations"], lang)
@@ -102,10 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog or "python -m apps.movie_night", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return app_main(run, parser, argv)
+    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.movie_night")
 
 
 if __name__ == "__main__":

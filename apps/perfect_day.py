@@ -11,11 +11,11 @@ import time
 
 from apps.common import (
     add_model_arguments,
-    app_main,
     llm_from_args,
     model_from_args,
     print_json,
     print_stream,
+    run_app,
     wants_stream,
 )
 
@@ -24,9 +24,7 @@ __all__ = ["add_arguments", "main", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("city", nargs="+", help="the city (any language; Korean gets a Korean answer)")
-    parser.add_argument(
-        "--classic", action="store_true", help="use langchain-classic's LLMChain instead of LCEL"
-    )
+    parser.add_argument("--classic", action="store_true", help="use langchain-classic's LLMChain instead of LCEL")
     add_model_arguments(parser)
 
 
@@ -50,13 +48,9 @@ def run(args: argparse.Namespace) -> int:
             if not args.json:
                 print(answer)
     if args.verbose:
-        print(
-            f"[perfect-day] model={args.model} lang={lang} {time.monotonic() - started:.1f}s", file=sys.stderr
-        )
+        print(f"[perfect-day] model={args.model} lang={lang} {time.monotonic() - started:.1f}s", file=sys.stderr)
     if args.json:
-        print_json(
-            {"city": city, "lang": lang, "model": args.model, "classic": args.classic, "answer": answer}
-        )
+        print_json({"city": city, "lang": lang, "model": args.model, "classic": args.classic, "answer": answer})
     if not answer.strip():
         print("error: the model returned an empty answer", file=sys.stderr)
         return 1
@@ -64,13 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=prog or "python -m apps.perfect_day",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(parser)
-    return app_main(run, parser, argv)
+    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.perfect_day")
 
 
 if __name__ == "__main__":

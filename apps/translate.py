@@ -8,15 +8,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from apps.common import add_model_arguments, app_main, model_from_args, print_json, print_stream, wants_stream
+from apps.common import add_model_arguments, model_from_args, print_json, print_stream, run_app, wants_stream
 
 __all__ = ["add_arguments", "main", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("word", nargs="+", help="the English word or phrase to translate")
-    parser.add_argument("--mode", choices=["zero", "one", "few", "all"], default="all",
-                        help="which prompt: zero-, one-, few-shot, or all three side by side (default)")
+    parser.add_argument(
+        "--mode",
+        choices=["zero", "one", "few", "all"],
+        default="all",
+        help="which prompt: zero-, one-, few-shot, or all three side by side (default)",
+    )
     parser.add_argument("--lang", choices=["en", "ko"], default="en", help="language of the instructions")
     add_model_arguments(parser)
 
@@ -59,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog or "python -m apps.translate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return app_main(run, parser, argv)
+    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.translate")
 
 
 if __name__ == "__main__":

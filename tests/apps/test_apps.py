@@ -9,32 +9,22 @@ from pathlib import Path
 import pytest
 
 from chains import load_catalogue
+from tests.apps.conftest import RunCli
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from apps.cli import main
-
-    try:
-        code = main(list(args))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_translate_prints_three_modes_as_a_table(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = cli(capsys, "run", "translate", "cheese", "--model", "fake:fromage")
+def test_translate_prints_three_modes_as_a_table(run_cli: RunCli) -> None:
+    code, out, err = run_cli("run", "translate", "cheese", "--model", "fake:fromage")
     assert code == 0, err
     for row in ("zero-shot", "one-shot", "few-shot"):
         assert row in out
     assert out.count("fromage") == 3
-    code, out, _ = cli(capsys, "run", "translate", "cheese", "--mode", "few", "--json", "--model", "fake:fromage")
+    code, out, _ = run_cli("run", "translate", "cheese", "--mode", "few", "--json", "--model", "fake:fromage")
     assert json.loads(out) == {"word": "cheese", "few": "fromage"}
 
 
-def test_chat_repl_keeps_history_and_resets(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_chat_repl_keeps_history_and_resets(run_cli: RunCli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr("sys.stdin", io.StringIO("Hi\n안녕\n/reset\nagain\n/exit\nnever sent\n"))
-    code, out, err = cli(capsys, "run", "chat", "--model", "fake:echo", "--json", "--system", "Be brief.")
+    code, out, err = run_cli("run", "chat", "--model", "fake:echo", "--json", "--system", "Be brief.")
     assert code == 0, err
     turns = json.loads(out)["turns"]
     assert [t["user"] for t in turns] == ["Hi", "안녕", "again"]  # nothing after /exit
@@ -57,27 +47,35 @@ def test_chat_history_reaches_the_model(monkeypatch) -> None:  # type: ignore[no
     assert "한국어" in model.calls[0][0].text
 
 
-def test_json_qa_one_question_and_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = cli(capsys, "run", "json-qa", "What is 2+2?", "--model", 'fake:{"answer": "4"}')
+def test_json_qa_one_question_and_a_file(run_cli: RunCli, tmp_path: Path) -> None:
+    code, out, err = run_cli("run", "json-qa", "What is 2+2?", "--model", 'fake:{"answer": "4"}')
     assert code == 0, err
     assert json.loads(out) == {"answer": "4"}
     questions = tmp_path / "questions.txt"
     questions.write_text("What is 2+2?\n서울은 어느 나라의 수도인가요?\n", encoding="utf-8")
     results = tmp_path / "answers.jsonl"
-    code, _, err = cli(capsys, "run", "json-qa", "--input", str(questions), "--output", str(results),
-                       "--model", 'fake:{"answer": "ok"}')
+    code, _, err = run_cli(
+        "run", "json-qa", "--input", str(questions), "--output", str(results), "--model", 'fake:{"answer": "ok"}'
+    )
     assert code == 0, err
-    rows = sorted((json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()),
-                  key=lambda r: r["index"])
+    rows = sorted(
+        (json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()), key=lambda r: r["index"]
+    )
     assert [r["input"] for r in rows] == ["What is 2+2?", "서울은 어느 나라의 수도인가요?"]
     assert all(r["output"] == {"answer": "ok"} for r in rows)
 
 
-def test_movie_night_json_on_fake(capsys: pytest.CaptureFixture[str]) -> None:
+def test_movie_night_json_on_fake(run_cli: RunCli) -> None:
     comedy = [m.title for m in load_catalogue().candidates(["comedy"])["comedy"]]
     picks = json.dumps({"comedy": comedy[:3]})
-    code, out, err = cli(capsys, "run", "movie-night", "I like comedies", "--json",
-                         "--model", f"fake:{picks}|Funny from the first scene to the last.")
+    code, out, err = run_cli(
+        "run",
+        "movie-night",
+        "I like comedies",
+        "--json",
+        "--model",
+        f"fake:{picks}|Funny from the first scene to the last.",
+    )
     assert code == 0, err
     data = json.loads(out)
     assert data["genres"] == ["comedy"]
@@ -100,9 +98,9 @@ def _assert_grounded(genres: list[str], recommendations: list[dict], lang: str) 
     ],
 )
 def test_movie_night_on_the_embedded_model(
-    embedded_model_dir: Path, capsys: pytest.CaptureFixture[str], answer: str, lang: str, expected: set[str]
+    embedded_model_dir: Path, run_cli: RunCli, answer: str, lang: str, expected: set[str]
 ) -> None:
-    code, out, err = cli(capsys, "run", "movie-night", answer, "--json")
+    code, out, err = run_cli("run", "movie-night", answer, "--json")
     assert code == 0, err
     data = json.loads(out)
     assert set(data["genres"]) == expected and data["lang"] == lang
@@ -110,17 +108,15 @@ def test_movie_night_on_the_embedded_model(
     if lang == "ko":
         assert all(any("\uac00" <= ch <= "\ud7a3" for ch in r["reason"]) for r in data["recommendations"])
     # The terminal form prints the genres and the titles.
-    code, out, _ = cli(capsys, "run", "movie-night", answer, "--no-stream")
+    code, out, _ = run_cli("run", "movie-night", answer, "--no-stream")
     assert code == 0
     heading = "장르" if lang == "ko" else "Genres"
     assert out.startswith(heading) and sum(r["title"] in out for r in data["recommendations"]) >= 3
 
 
 @pytest.mark.slow
-def test_classic_simple_sequential_chain_on_the_embedded_model(
-    embedded_model_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, err = cli(capsys, "run", "movie-night", "--classic", "I like comedies", "--max-new-tokens", "40")
+def test_classic_simple_sequential_chain_on_the_embedded_model(embedded_model_dir: Path, run_cli: RunCli) -> None:
+    code, out, err = run_cli("run", "movie-night", "--classic", "I like comedies", "--max-new-tokens", "40")
     assert code == 0, err
     assert "Entering new SimpleSequentialChain chain" in out and "Finished chain" in out
     final = out.split("Finished chain.")[1]  # the app prints the chain's output after the trace

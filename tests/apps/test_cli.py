@@ -10,19 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.apps.conftest import RunCli
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run `recipes ARGS` in this process (fast); returns (exit code, stdout, stderr)."""
-    from apps.cli import main
-
-    try:
-        code = main(list(args))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def recipes(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -49,39 +39,32 @@ def test_help_imports_neither_torch_nor_transformers() -> None:
     assert "HEAVY []" in out.stdout
 
 
-def test_run_help_lists_apps_and_app_help_lists_options(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, "run", "--help")
+def test_run_help_lists_apps_and_app_help_lists_options(run_cli: RunCli) -> None:
+    code, out, _ = run_cli("run", "--help")
     assert code == 0 and "perfect-day" in out
-    code, app_help, _ = cli(capsys, "run", "perfect-day", "--help")
+    code, app_help, _ = run_cli("run", "perfect-day", "--help")
     assert code == 0
     for option in ("--model", "--stream", "--verbose", "--json", "--classic"):
         assert option in app_help
 
 
-def test_perfect_day_on_fake_model_lcel_and_classic(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = cli(
-        capsys, "run", "perfect-day", "Paris", "--model", "fake:A sunny walk by the Seine.", "--json"
-    )
+def test_perfect_day_on_fake_model_lcel_and_classic(run_cli: RunCli) -> None:
+    code, out, err = run_cli("run", "perfect-day", "Paris", "--model", "fake:A sunny walk by the Seine.", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["answer"] == "A sunny walk by the Seine." and data["city"] == "Paris" and data["lang"] == "en"
-    code, out, err = cli(
-        capsys, "run", "perfect-day", "서울", "--classic", "--model", "fake:한강 산책", "--json"
-    )
+    code, out, err = run_cli("run", "perfect-day", "서울", "--classic", "--model", "fake:한강 산책", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["answer"] == "한강 산책" and data["lang"] == "ko" and data["classic"] is True
 
 
-def test_perfect_day_streams_on_tiny_gpt_neo_like_the_chain(
-    tiny_gpt_neo_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_perfect_day_streams_on_tiny_gpt_neo_like_the_chain(tiny_gpt_neo_dir: Path, run_cli: RunCli) -> None:
     from chains.perfect_day import perfect_day
     from llms import load_model
 
     expected = perfect_day(load_model(f"hf:{tiny_gpt_neo_dir}", max_new_tokens=8)).invoke({"city": "Paris"})
-    code, out, err = cli(
-        capsys,
+    code, out, err = run_cli(
         "run",
         "perfect-day",
         "Paris",
@@ -105,17 +88,13 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     lines = [line for line in out.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "missing" in lines[0]
     bad_spec = recipes("run", "perfect-day", "Paris", "--model", "gpt-4")
-    assert (
-        bad_spec.returncode == 1
-        and "unknown model spec" in bad_spec.stderr
-        and "Traceback" not in bad_spec.stderr
-    )
+    assert bad_spec.returncode == 1 and "unknown model spec" in bad_spec.stderr and "Traceback" not in bad_spec.stderr
     debug = recipes("run", "perfect-day", "Paris", "--model", "gpt-4", "--debug")
     assert "Traceback" in debug.stderr
 
 
-def test_models_lists_specs(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, "models")
+def test_models_lists_specs(run_cli: RunCli) -> None:
+    code, out, _ = run_cli("models")
     assert code == 0
     for spec in ("local", "hf:", "openai:", "fake:"):
         assert spec in out
@@ -136,8 +115,9 @@ def test_dead_openai_endpoint_is_one_line_naming_the_url() -> None:
     import time
 
     started = time.monotonic()
-    out = recipes("run", "json-qa", "--model", "openai:any", "--base-url", "http://127.0.0.1:9/v1", "What is 2+2?",
-                  timeout=60)
+    out = recipes(
+        "run", "json-qa", "--model", "openai:any", "--base-url", "http://127.0.0.1:9/v1", "What is 2+2?", timeout=60
+    )
     elapsed = time.monotonic() - started
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
