@@ -209,6 +209,13 @@ def is_local(model: Any) -> bool:
     return isinstance(model, LocalChatModel | LocalLLM)
 
 
+def openai_json_mode(model: Any) -> bool:
+    """Is `model` (or the model inside a `.bind(...)`) a chat model on an OpenAI-compatible server?"""
+    while isinstance(model, RunnableBinding):
+        model = model.bound
+    return any(cls.__name__ == "BaseChatOpenAI" for cls in type(model).__mro__)
+
+
 def _with_system(text: str) -> Runnable[Any, list[BaseMessage]]:
     def add(value: Any) -> list[BaseMessage]:
         if isinstance(value, PromptValue):
@@ -251,6 +258,10 @@ def constrained(
         grammar = json_grammar(json_schema_of(schema) if schema is not None else {"type": "object"}, limits)
         bound = model.bind(json_schema=grammar)
         return _with_raw(bound, parser) if include_raw else bound | parser
+    if openai_json_mode(model):
+        # An OpenAI-compatible server: ask for JSON mode too. Servers that ignore it (transformers serve) still
+        # get the schema in the prompt, our parser and re-asks.
+        model = model.bind(response_format={"type": "json_object"})
     prompted = _with_system(format_instructions(schema)) | model
     if include_raw:
         return _with_raw(prompted, parser)

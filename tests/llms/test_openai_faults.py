@@ -264,3 +264,23 @@ def test_structured_json_schema_sends_the_schema() -> None:
     sent = srv.requests[0][1]["response_format"]
     assert sent["type"] == "json_schema"
     assert sent["json_schema"]["schema"]["properties"]["answer"]["type"] == "integer"
+
+
+def test_constrained_on_an_openai_server_uses_json_mode_schema_prompt_and_reask() -> None:
+    """`llms.structured.constrained` (what json_qa and movie night use) on the OpenAI path."""
+    from pydantic import BaseModel
+
+    from llms.structured import constrained
+
+    class Answer(BaseModel):
+        answer: str
+
+    replies = [Reply(200, chat_body("I think it is four.")), Reply(200, chat_body('{"answer": "4"}'))]
+    with FaultServer(replies) as srv:
+        result = constrained(chat(srv), Answer, max_attempts=2).invoke("What is 2+2?")
+        bodies = [body for _, body in srv.requests]
+    assert result == Answer(answer="4")
+    assert len(bodies) == 2
+    assert all(body["response_format"] == {"type": "json_object"} for body in bodies)
+    assert "answer" in bodies[0]["messages"][0]["content"]  # the schema, in the system message
+    assert bodies[1]["messages"][-1]["role"] == "user" and len(bodies[1]["messages"]) > len(bodies[0]["messages"])
