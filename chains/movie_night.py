@@ -6,9 +6,9 @@ the user's answer win over the model's guess; step 2 picks only among catalogue 
 repeated picks are dropped and topped up from the candidates (labelled as such). Answers follow the input language.
 
 >>> from llms import load_model
->>> fake = load_model('fake:{"genres": ["comedy"]}|{"recommendations": [{"title": "Home Alone", "reason": "fun"}]}')
->>> [r["title"] for r in movie_night(fake).invoke({"answer": "I like comedies"})["recommendations"]][:1]
-['Home Alone']
+>>> fake = load_model('fake:{"comedy": ["Home Alone", "Home Alone", "Home Alone"]}|Warm and funny for the whole family.')
+>>> [r["title"] for r in movie_night(fake).invoke({"answer": "I like comedies"})["recommendations"]]
+['Home Alone', 'Shaun of the Dead', 'The Grand Budapest Hotel']
 """
 
 from __future__ import annotations
