@@ -29,9 +29,7 @@ PROMPTS = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="local")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
@@ -61,6 +59,27 @@ def main() -> None:
     print(f"batch-1 (sequential invoke): {seq:6.1f} tok/s")
     print(f"batch-8 (one .batch call):   {bat:6.1f} tok/s")
     print(f"batch-8 / batch-1 throughput: {bat / seq:.2f}x   (goal >= 4x)")
+
+    # Context: the same ratio for raw `model.generate` with every row forced to the full length, i.e. the
+    # ceiling when no row stops early (in a real batch, finished rows still ride along as padding).
+    texts = [model._to_chat_prompt(model._convert_input(p).to_messages()) for p in PROMPTS]  # type: ignore[attr-defined]
+    forced = {}
+    for size in (1, len(texts)):
+        enc = engine.tokenizer(texts[:size], return_tensors="pt", padding=True, padding_side="left")
+        started = time.perf_counter()
+        with torch.inference_mode():
+            engine.model.generate(
+                **enc,
+                max_new_tokens=args.tokens,
+                min_new_tokens=args.tokens,
+                do_sample=False,
+                pad_token_id=engine.tokenizer.pad_token_id,
+            )
+        forced[size] = size * args.tokens / (time.perf_counter() - started)
+    print(
+        f"raw generate, all rows forced to {args.tokens} tokens: batch-8 / batch-1 = "
+        f"{forced[len(texts)] / forced[1]:.2f}x ({forced[1]:.1f} -> {forced[len(texts)]:.1f} tok/s)"
+    )
 
     # Overhead: the same prompt, the same number of new tokens (eos disabled so both run to the limit).
     prompt_text = model._to_chat_prompt(model._convert_input(PROMPTS[0]).to_messages())  # type: ignore[attr-defined]
