@@ -95,7 +95,8 @@ def main() -> None:
     from pydantic import BaseModel, Field
 
     from llms import load_model
-    from llms.grammar import JsonSchemaProcessor, json_grammar, json_schema_of
+    from llms.grammar import json_grammar, json_schema_of
+    from llms.grammar_processor import JsonSchemaProcessor
     from llms.structured import format_instructions, parse_structured
     from parsers import OutputParseError
 

@@ -99,7 +99,7 @@ class LocalLLM(HuggingFacePipeline):
         if extra.get("json_schema") is not None:
             # Structured output (issue 5, llms/grammar.py): `json_schema=` (pydantic class, JSON-schema dict or
             # JsonGrammar) constrains decoding; a fresh processor per call keeps one grammar matcher per row.
-            from llms.grammar import grammar_processor
+            from llms.grammar_processor import grammar_processor
 
             processors.append(grammar_processor(self.engine, extra["json_schema"]))
         return {

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -202,11 +203,14 @@ def format_instructions(schema: Any = None) -> str:
 # -- the Runnables ----------------------------------------------------------------------------------------------
 def is_local(model: Any) -> bool:
     """Does `model` (or the model inside a `.bind(...)`) run in this process and accept a grammar?"""
-    from llms.huggingface import LocalChatModel, LocalLLM
-
+    # A local model exists only once llms.huggingface was imported: checking sys.modules keeps the OpenAI path from
+    # importing torch (~4 s) just to answer "no".
+    local = sys.modules.get("llms.huggingface")
+    if local is None:
+        return False
     while isinstance(model, RunnableBinding):
         model = model.bound
-    return isinstance(model, LocalChatModel | LocalLLM)
+    return isinstance(model, local.LocalChatModel | local.LocalLLM)
 
 
 def openai_json_mode(model: Any) -> bool:

@@ -13,7 +13,8 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, Field
 
 from llms import FakeChatModel, load_llm, load_model
-from llms.grammar import GrammarError, JsonSchemaProcessor, Limits, bound_schema, json_grammar, ll_tokenizer
+from llms.grammar import GrammarError, Limits, bound_schema, json_grammar
+from llms.grammar_processor import JsonSchemaProcessor, ll_tokenizer
 from llms.huggingface import LocalChatModel
 from llms.structured import (
     StructuredParser,
@@ -206,7 +207,7 @@ def test_eos_only_after_the_object_closes(tiny: LocalChatModel) -> None:
 def test_logits_wider_than_the_tokenizer(tiny: LocalChatModel) -> None:
     from transformers import GPTNeoConfig, GPTNeoForCausalLM
 
-    from llms.grammar import grammar_processor
+    from llms.grammar_processor import grammar_processor
     from llms.hf_engine import HFEngine
 
     tok = tiny.local.engine.tokenizer
