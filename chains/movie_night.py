@@ -6,7 +6,7 @@ the user's answer win over the model's guess; step 2 picks only among catalogue 
 repeated picks are dropped and topped up from the candidates (labelled as such). Answers follow the input language.
 
 >>> from llms import load_model
->>> fake = load_model('fake:{"comedy": ["Home Alone", "Home Alone", "Home Alone"]}|Warm and funny for the whole family.')
+>>> fake = load_model('fake:{"comedy": ["Home Alone", "Home Alone", "Home Alone"]}|Warm and funny for all.')
 >>> [r["title"] for r in movie_night(fake).invoke({"answer": "I like comedies"})["recommendations"]]
 ['Home Alone', 'Shaun of the Dead', 'The Grand Budapest Hotel']
 """

@@ -171,14 +171,14 @@ class SequentialRecipe(Runnable[dict[str, Any], dict[str, Any]]):
         """Invoke steps ``0..stop-1`` in order, adding each output to ``state``."""
         for index, step in enumerate(self._steps[:stop]):
             started = self._trace_enter(index, [state])
-            output = step.runnable.invoke(dict(state), self._step_config(index, config, run_manager))
+            output = step.runnable.invoke(step.inputs_from(state), self._step_config(index, config, run_manager))
             state[step.output_key] = step.value(output)
             self._trace_exit(index, [state], started)
 
     async def _arun(self, state: dict[str, Any], stop: int, config: RunnableConfig, run_manager: Any) -> None:
         for index, step in enumerate(self._steps[:stop]):
             started = self._trace_enter(index, [state])
-            output = await step.runnable.ainvoke(dict(state), self._step_config(index, config, run_manager))
+            output = await step.runnable.ainvoke(step.inputs_from(state), self._step_config(index, config, run_manager))
             state[step.output_key] = step.value(output)
             self._trace_exit(index, [state], started)
 
@@ -226,7 +226,7 @@ class SequentialRecipe(Runnable[dict[str, Any], dict[str, Any]]):
             started = self._trace_enter(index, [rows[i] for i in live])
             step_configs = [self._step_config(index, config[i], run_manager[i]) for i in live]
             outputs = step.runnable.batch(
-                [dict(rows[i]) for i in live], step_configs, return_exceptions=return_exceptions
+                [step.inputs_from(rows[i]) for i in live], step_configs, return_exceptions=return_exceptions
             )
             self._store(index, rows, live, outputs, started)
         return rows
@@ -254,7 +254,7 @@ class SequentialRecipe(Runnable[dict[str, Any], dict[str, Any]]):
             started = self._trace_enter(index, [rows[i] for i in live])
             step_configs = [self._step_config(index, config[i], run_manager[i]) for i in live]
             outputs = await step.runnable.abatch(
-                [dict(rows[i]) for i in live], step_configs, return_exceptions=return_exceptions
+                [step.inputs_from(rows[i]) for i in live], step_configs, return_exceptions=return_exceptions
             )
             self._store(index, rows, live, outputs, started)
         return rows
@@ -298,7 +298,9 @@ class SequentialRecipe(Runnable[dict[str, Any], dict[str, Any]]):
         self._run(state, last, config, run_manager)
         yield StateChunk(state)
         started, final = self._trace_enter(last, [state]), None
-        for piece in self._steps[last].runnable.stream(dict(state), self._step_config(last, config, run_manager)):
+        for piece in self._steps[last].runnable.stream(
+            self._steps[last].inputs_from(state), self._step_config(last, config, run_manager)
+        ):
             value = self._steps[last].value(piece)
             final = _add(final, value)
             yield StateChunk({self.final_key: value})
@@ -322,7 +324,7 @@ class SequentialRecipe(Runnable[dict[str, Any], dict[str, Any]]):
         yield StateChunk(state)
         started, final = self._trace_enter(last, [state]), None
         step_config = self._step_config(last, config, run_manager)
-        async for piece in self._steps[last].runnable.astream(dict(state), step_config):
+        async for piece in self._steps[last].runnable.astream(self._steps[last].inputs_from(state), step_config):
             value = self._steps[last].value(piece)
             final = _add(final, value)
             yield StateChunk({self.final_key: value})

@@ -120,6 +120,7 @@ class Step:
     output_key: str
     input_keys: tuple[str, ...]
     _classic_keys: list[str] | None = field(repr=False, compare=False)
+    _selects: bool = field(repr=False, compare=False)
 
     def __init__(
         self, name: str, runnable: RunnableLike, output_key: str = "", input_keys: Sequence[str] | None = None
@@ -138,8 +139,16 @@ class Step:
             ("output_key", output_key or name),
             ("input_keys", keys),
             ("_classic_keys", _classic_output_keys(coerced)),
+            ("_selects", bool(keys) and (input_keys is not None or _starts_with_prompt(coerced))),
         ):
             object.__setattr__(self, attribute, value)
+
+    def inputs_from(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """What the runnable is given: only its keys when they are known exactly (explicit ``input_keys``, or a
+        prompt template, which refuses unexpected variables); otherwise every value so far."""
+        if self._selects:
+            return {key: state[key] for key in self.input_keys if key in state}
+        return dict(state)
 
     def value(self, output: Any) -> Any:
         """The value the step stores, from what its runnable returned (or streamed)."""
@@ -148,6 +157,11 @@ class Step:
         if len(self._classic_keys) == 1:
             return output.get(self._classic_keys[0])
         return {key: output.get(key) for key in self._classic_keys}
+
+
+def _starts_with_prompt(runnable: Runnable[Any, Any]) -> bool:
+    first = runnable.first if isinstance(runnable, RunnableSequence) else runnable
+    return isinstance(first, BasePromptTemplate)
 
 
 def to_step(item: Step | tuple[Any, ...]) -> Step:

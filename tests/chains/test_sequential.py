@@ -385,3 +385,23 @@ def test_long_values_are_shortened_in_the_trace() -> None:
     sequential(Step("g", _genres), inputs="answer", verbose=True, file=out).invoke({"answer": "x" * 1000})
     line = next(x for x in out.getvalue().splitlines() if x.startswith("  input answer:"))
     assert line.endswith("…") and len(line) < 400
+
+
+def test_prompt_steps_get_only_their_keys_so_strict_prompts_fit_in() -> None:
+    """Our prompts refuse unexpected variables; a sequential step hands a prompt only the keys it declares."""
+    import prompts
+    from llms import FakeChatModel
+
+    model = FakeChatModel()  # echoes the prompt
+    recipe = sequential(
+        Step("day", prompts.get("perfect_day") | model, "day"),
+        Step("qa", prompts.get("json_answer") | model, "qa"),
+        inputs=["city", "question"],
+    )
+    out = recipe.invoke({"city": "Paris", "question": "What is 2+2?"})
+    assert "Paris" in out["day"].text and "What is 2+2?" in out["qa"].text
+    assert [r["qa"].text for r in recipe.batch([{"city": "Rome", "question": "Why?"}])] == [out["qa"].text.replace(
+        "What is 2+2?", "Why?")]
+    # A function step still sees every value so far (its keys can't be known exactly).
+    seen = sequential(Step("all", lambda d: sorted(d), "all"), inputs=["a", "b"]).invoke({"a": 1, "b": 2})
+    assert seen["all"] == ["a", "b"]
