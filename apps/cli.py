@@ -22,6 +22,8 @@ APPS: dict[str, tuple[str, str]] = {
     "translate": ("apps.translate", "English -> French zero-, one- and few-shot side by side"),
     "chat": ("apps.chat", "interactive chat with a system prompt and history"),
     "json-qa": ("apps.json_qa", "answer questions as validated JSON; --input for many"),
+    "self-instruct": ("apps.self_instruct", "grow Alpaca-format tasks from seed tasks (ROUGE-L de-dup)"),
+    "judge": ("apps.judge", "pairwise preference of two models by a judge model, both orders"),
 }
 
 
