@@ -50,47 +50,39 @@ def _check_invoke_input(template: BasePromptTemplate, value: Any) -> None:
         check_inputs(template, value)
 
 
-class StrictPromptTemplate(PromptTemplate):
+class _CheckedInvoke:
+    """`invoke`/`ainvoke` that check a dict input first; mixed in before the LangChain template class."""
+
+    def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> PromptValue:
+        _check_invoke_input(self, input)  # type: ignore[arg-type]
+        return super().invoke(input, config, **kwargs)  # type: ignore[misc]
+
+    async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> PromptValue:
+        _check_invoke_input(self, input)  # type: ignore[arg-type]
+        return await super().ainvoke(input, config, **kwargs)  # type: ignore[misc]
+
+
+class _CheckedFormat(_CheckedInvoke):
+    """`format`/`aformat` too, for string templates."""
+
+    def format(self, **kwargs: Any) -> str:
+        check_inputs(self, kwargs)  # type: ignore[arg-type]
+        return super().format(**kwargs)  # type: ignore[misc]
+
+    async def aformat(self, **kwargs: Any) -> str:
+        check_inputs(self, kwargs)  # type: ignore[arg-type]
+        return await super().aformat(**kwargs)  # type: ignore[misc]
+
+
+class StrictPromptTemplate(_CheckedFormat, PromptTemplate):
     """`PromptTemplate` that names missing and unexpected variables."""
 
-    def format(self, **kwargs: Any) -> str:
-        check_inputs(self, kwargs)
-        return super().format(**kwargs)
 
-    async def aformat(self, **kwargs: Any) -> str:
-        check_inputs(self, kwargs)
-        return await super().aformat(**kwargs)
-
-    def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> PromptValue:
-        _check_invoke_input(self, input)
-        return super().invoke(input, config, **kwargs)
-
-    async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> PromptValue:
-        _check_invoke_input(self, input)
-        return await super().ainvoke(input, config, **kwargs)
-
-
-class StrictFewShotPromptTemplate(FewShotPromptTemplate):
+class StrictFewShotPromptTemplate(_CheckedFormat, FewShotPromptTemplate):
     """`FewShotPromptTemplate` that names missing and unexpected variables."""
 
-    def format(self, **kwargs: Any) -> str:
-        check_inputs(self, kwargs)
-        return super().format(**kwargs)
 
-    async def aformat(self, **kwargs: Any) -> str:
-        check_inputs(self, kwargs)
-        return await super().aformat(**kwargs)
-
-    def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> PromptValue:
-        _check_invoke_input(self, input)
-        return super().invoke(input, config, **kwargs)
-
-    async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> PromptValue:
-        _check_invoke_input(self, input)
-        return await super().ainvoke(input, config, **kwargs)
-
-
-class StrictChatPromptTemplate(ChatPromptTemplate):
+class StrictChatPromptTemplate(_CheckedInvoke, ChatPromptTemplate):
     """`ChatPromptTemplate` that names missing and unexpected variables."""
 
     def format_messages(self, **kwargs: Any) -> list[BaseMessage]:
@@ -100,11 +92,3 @@ class StrictChatPromptTemplate(ChatPromptTemplate):
     async def aformat_messages(self, **kwargs: Any) -> list[BaseMessage]:
         check_inputs(self, kwargs)
         return await super().aformat_messages(**kwargs)
-
-    def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> PromptValue:
-        _check_invoke_input(self, input)
-        return super().invoke(input, config, **kwargs)
-
-    async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> PromptValue:
-        _check_invoke_input(self, input)
-        return await super().ainvoke(input, config, **kwargs)
