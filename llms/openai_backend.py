@@ -384,41 +384,41 @@ class RecipesOpenAI(OpenAI):
                 yield chunk
 
 
-def openai_chat(name: str, opts: ModelOptions) -> RecipesChatOpenAI:
-    """A chat model for `name` on OpenAI or the server at ``opts.base_url`` / ``OPENAI_BASE_URL``."""
+def _client_kwargs(name: str, opts: ModelOptions) -> tuple[Connection, dict[str, Any]]:
+    """What both model classes take: the connection (URL, key, timeouts, retries) and the shared options."""
     _check_options(opts)
     conn = resolve_connection(opts)
+    return conn, {
+        "model": name,
+        "base_url": conn.base_url,
+        "api_key": SecretStr(conn.api_key),
+        "timeout": conn.timeout,
+        "max_retries": conn.max_retries,
+        "temperature": opts.temperature,
+        "seed": opts.seed,
+        "http_async_client": _async_http_client(conn),
+    }
+
+
+def openai_chat(name: str, opts: ModelOptions) -> RecipesChatOpenAI:
+    """A chat model for `name` on OpenAI or the server at ``opts.base_url`` / ``OPENAI_BASE_URL``."""
+    conn, common = _client_kwargs(name, opts)
     return RecipesChatOpenAI(
-        model=name,
-        base_url=conn.base_url,
-        api_key=SecretStr(conn.api_key),
-        timeout=conn.timeout,
-        max_retries=conn.max_retries,
-        temperature=opts.temperature,
+        **common,
         max_completion_tokens=opts.max_new_tokens,  # always: else transformers serve asks >= 1024 tokens
         stop_sequences=list(opts.stop) or None,
-        seed=opts.seed,
         stream_usage=True,
         legacy_max_tokens=not conn.is_openai,
-        http_async_client=_async_http_client(conn),
     )
 
 
 def openai_llm(name: str, opts: ModelOptions) -> RecipesOpenAI:
     """A text-completion LLM (``/v1/completions``) for the classic LLMChain; same options as `openai_chat`."""
-    _check_options(opts)
-    conn = resolve_connection(opts)
+    _, common = _client_kwargs(name, opts)
     return RecipesOpenAI(
-        model=name,
-        base_url=conn.base_url,
-        api_key=SecretStr(conn.api_key),
-        timeout=conn.timeout,
-        max_retries=conn.max_retries,
-        temperature=opts.temperature,
+        **common,
         max_tokens=opts.max_new_tokens,
         model_kwargs={"stop": list(opts.stop)} if opts.stop else {},
-        seed=opts.seed,
-        http_async_client=_async_http_client(conn),
     )
 
 
