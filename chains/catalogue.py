@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-import re
-import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -21,6 +19,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any, Literal
 
+from chains.matching import Text, TitleForm, genre_key, genre_text, synonym_pattern, title_key
 from llms.errors import RecipesError
 
 __all__ = [
@@ -38,13 +37,6 @@ __all__ = [
 Lang = Literal["en", "ko"]
 
 _FIRST_FILM_YEAR = 1888  # the oldest surviving film; an earlier year is a typo
-# A Korean title is usually followed by a particle ("기생충을", "곡성이랑"); any other syllable means the
-# title is only part of a longer word ("유전자" is not "유전").
-_PARTICLE_STARTS = "은는이가을를도와과랑의에로으만처보하나요야까부"
-_EN_LEFT = r"(?<![A-Za-z0-9])"
-_EN_RIGHT = r"(?![A-Za-z0-9])"
-_DASHES = re.compile("[\u2010-\u2015\u2212]")
-_APOSTROPHES = re.compile("['`\u2018\u2019\u02bc]")
 
 
 class CatalogueError(RecipesError, ValueError):
@@ -90,112 +82,6 @@ def _check_lang(lang: str) -> str:
     return lang
 
 
-def _fold_accents(text: str) -> str:
-    # Drops Latin accents ("Amélie" -> "Amelie"); Hangul decomposes to jamo and NFC puts it back together.
-    decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text))
-    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
-
-
-def _title_text(text: str) -> str:
-    """Text as titles are matched: accents folded, '&' read as 'and', punctuation turned into spaces."""
-    text = _APOSTROPHES.sub("", _fold_accents(text).replace("&", " and "))
-    return " ".join(re.sub(r"[\W_]+", " ", text).split())
-
-
-def _title_key(title: str) -> str:
-    """A title's identity for duplicate checks and exclusion: case, spaces and a leading 'the' ignored."""
-    key = _title_text(title).casefold()
-    return (key[4:] if key.startswith("the ") else key).replace(" ", "")
-
-
-def _genre_text(text: str) -> str:
-    return _DASHES.sub("-", _fold_accents(text).casefold())
-
-
-def _genre_key(name: str) -> str:
-    return " ".join(re.split(r"[\s-]+", _genre_text(name).strip()))
-
-
-def _has_hangul(text: str) -> bool:
-    return any("가" <= c <= "힣" for c in text)
-
-
-def _lower(text: str) -> str:
-    # Character by character, so every index into the original text stays valid.
-    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-
-
-def _is_word_char(text: str, index: int, *, hangul: bool) -> bool:
-    if not 0 <= index < len(text):
-        return False
-    c = text[index]
-    return (c.isascii() and c.isalnum()) or (hangul and "가" <= c <= "힣")
-
-
-@dataclass(frozen=True)
-class _TitleForm:
-    """A title as searched for: lower-case English words, or Korean with its spaces removed."""
-
-    text: str
-    korean: bool
-    capitalised: bool  # one- or two-word English titles are everyday words ("Speed", "Get Out")
-
-    @classmethod
-    def of(cls, title: str) -> _TitleForm:
-        words = _title_text(title).split()
-        if _has_hangul(title):
-            return cls("".join(words), korean=True, capitalised=False)
-        if len(words) > 1 and words[0].lower() == "the":
-            words = words[1:]
-        return cls(_lower(" ".join(words)), korean=False, capitalised=len(words) <= 2 and words[0][0].isalpha())
-
-
-class _Text:
-    """A text prepared once for title search (plain string search: ~500 regexes take a second to compile)."""
-
-    def __init__(self, text: str) -> None:
-        self.norm = _title_text(text)
-        self.lower = _lower(self.norm)
-        self.positions = [i for i, c in enumerate(self.norm) if c != " "]
-        self.compact = "".join(self.norm[i] for i in self.positions)
-
-    def mentions(self, form: _TitleForm) -> Iterator[tuple[int, int]]:
-        """(start, end) of each mention of ``form`` in ``norm``."""
-        haystack = self.compact if form.korean else self.lower
-        found = haystack.find(form.text)
-        while found >= 0:
-            span = self._check(form, found)
-            if span is not None:
-                yield span
-            found = haystack.find(form.text, found + 1)
-
-    def _check(self, form: _TitleForm, found: int) -> tuple[int, int] | None:
-        if form.korean:
-            start, end = self.positions[found], self.positions[found + len(form.text) - 1] + 1
-            after = self.norm[end] if end < len(self.norm) else " "
-            # A particle may follow a Korean title ("기생충을"), another syllable may not ("유전자").
-            if _is_word_char(self.norm, start - 1, hangul=True) or (
-                _has_hangul(after) and after not in _PARTICLE_STARTS
-            ):
-                return None
-            return start, end
-        start, end = found, found + len(form.text)
-        if _is_word_char(self.lower, start - 1, hangul=False) or _is_word_char(self.lower, end, hangul=False):
-            return None
-        if form.capitalised and not self.norm[start].isupper():
-            return None
-        return (start - 4 if self.lower[max(0, start - 4) : start] == "the " else start), end
-
-
-def _synonym_pattern(synonym: str) -> re.Pattern[str]:
-    folded = _genre_text(synonym)
-    if _has_hangul(folded):
-        # Korean particles attach to the word ("액션과", "공포영화"), so Korean synonyms match anywhere.
-        return re.compile(r"\s*".join(map(re.escape, folded.split())))
-    parts = re.split(r"[\s-]+", folded.strip())
-    return re.compile(_EN_LEFT + r"[\s-]*".join(map(re.escape, parts)) + _EN_RIGHT)
-
-
 class Catalogue:
     """Movies plus the genre vocabulary, validated on construction; immutable."""
 
@@ -205,7 +91,7 @@ class Catalogue:
         self._by_key: dict[str, Genre] = {}
         for genre in self._genres:
             for name in (genre.id, genre.name_en, genre.name_ko, *genre.synonyms):
-                other = self._by_key.setdefault(_genre_key(name), genre)
+                other = self._by_key.setdefault(genre_key(name), genre)
                 if other is not genre:
                     raise CatalogueError(f"genre name {name!r} is used by both {other.id!r} and {genre.id!r}")
         known = [g.id for g in self._genres]
@@ -220,12 +106,12 @@ class Catalogue:
                 if genre_id not in known:
                     raise CatalogueError(f"{where}: unknown genre {genre_id!r} (known: {', '.join(known)})")
             for title in (movie.title, movie.title_ko):
-                if seen.setdefault(_title_key(title), index) != index:
+                if seen.setdefault(title_key(title), index) != index:
                     raise CatalogueError(f"{where}: duplicate title {title!r}")
         self._genre_patterns = {
-            g.id: [_synonym_pattern(s) for s in {g.id, g.name_en, g.name_ko, *g.synonyms}] for g in self._genres
+            g.id: [synonym_pattern(s) for s in {g.id, g.name_en, g.name_ko, *g.synonyms}] for g in self._genres
         }
-        self._title_forms = [(_TitleForm.of(m.title), _TitleForm.of(m.title_ko)) for m in self._movies]
+        self._title_forms = [(TitleForm.of(m.title), TitleForm.of(m.title_ko)) for m in self._movies]
         self._exact = {f.text: m for m, forms in zip(self._movies, self._title_forms, strict=True) for f in forms}
 
     @classmethod
@@ -247,7 +133,7 @@ class Catalogue:
 
     def genre(self, name: str) -> Genre:
         """Look a genre up by id, English or Korean name, or synonym (case-insensitive)."""
-        found = self._by_key.get(_genre_key(name))
+        found = self._by_key.get(genre_key(name))
         if found is None:
             raise UnknownGenreError(f"unknown genre {name!r} (known: {', '.join(self.genres())})")
         return found
@@ -275,7 +161,7 @@ class Catalogue:
             raise CatalogueError(f"per_genre must be >= 1, got {per_genre}")
         names = [genres] if isinstance(genres, str) else list(genres)
         rng = random.Random(seed) if seed is not None else None
-        skipped = {_title_key(t) for t in exclude}
+        skipped = {title_key(t) for t in exclude}
         picked: dict[str, list[Movie]] = {}
         used: set[str] = set()
         for name in names:
@@ -285,7 +171,7 @@ class Catalogue:
             pool = [
                 m
                 for m in self.by_genre(genre_id)
-                if m.title not in used and not {_title_key(m.title), _title_key(m.title_ko)} & skipped
+                if m.title not in used and not {title_key(m.title), title_key(m.title_ko)} & skipped
             ]
             if rng is not None:
                 rng.shuffle(pool)
@@ -295,10 +181,10 @@ class Catalogue:
 
     def match_genres(self, text: str) -> list[str]:
         """Genre ids mentioned in English or Korean ``text``, in order of first mention, without repeats."""
-        folded = _genre_text(text)
+        folded = genre_text(text)
         for genre in self._genres:
             for word in genre.exclude:  # blank look-alikes out, keeping every position
-                word = _genre_text(word)
+                word = genre_text(word)
                 folded = folded.replace(word, " " * len(word))
         first: dict[str, tuple[int, int]] = {}
         for rank, genre in enumerate(self._genres):
@@ -313,8 +199,8 @@ class Catalogue:
         Overlapping mentions resolve to the longest title ("Aliens" is not "Alien"). Titles of one or
         two words must be capitalised unless the whole text is the title, so "get out" is no movie.
         """
-        prepared = _Text(text)
-        whole = _TitleForm.of(text) if prepared.norm else None
+        prepared = Text(text)
+        whole = TitleForm.of(text) if prepared.norm else None
         if whole is not None and whole.text in self._exact:
             return [self._exact[whole.text]]
         hits = sorted(

@@ -11,6 +11,7 @@ MODULES = [
     "chains.chat",
     "chains.json_qa",
     "chains.language",
+    "chains.matching",
     "chains.movie_night",
     "chains.perfect_day",
     "chains.sequential",
