@@ -142,3 +142,15 @@ def run_app(
     parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return app_main(run, parser, argv)
+
+
+def progress_bar(label: str, total: int, *, completed: int = 0, transient: bool = False) -> Any:
+    """A rich progress bar on stderr (one task, not started yet), or None when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=transient)
+    bar.add_task(label, total=total, completed=completed)
+    return bar

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from apps.common import add_model_arguments, app_main, model_from_args, print_json
+from apps.common import add_model_arguments, model_from_args, print_json, progress_bar, run_app
 from llms.errors import RecipesError
 
 if TYPE_CHECKING:
@@ -195,7 +195,9 @@ def run(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = []
     judged: list[Any] = []
     sink = _open_out(args.out)
-    bar = _progress(len(items))
+    bar = progress_bar("judging", len(items), transient=True)
+    if bar is not None:
+        bar.start()
     interrupted = False
     try:
         for start in range(0, len(items), args.max_concurrency):
@@ -248,23 +250,8 @@ def _open_out(path: str | None) -> TextIO | None:
         raise OutputFileError(f"cannot write results to {path}: {err.strerror}") from None
 
 
-def _progress(total: int) -> Any:
-    if not sys.stderr.isatty():
-        return None
-    from rich.console import Console
-    from rich.progress import Progress
-
-    bar = Progress(console=Console(stderr=True), transient=True)
-    bar.add_task("judging", total=total)
-    bar.start()
-    return bar
-
-
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog or "python -m apps.judge", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return app_main(run, parser, argv)
+    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.judge")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import queue
-import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
+from apps.common import progress_bar
 from llms.errors import RecipesError
 
 __all__ = ["InputFileError", "OutputFileError", "RunSummary", "read_inputs", "read_results", "run_many"]
@@ -153,18 +153,6 @@ def _record(index: int, value: Any, ok: bool, outcome: Any) -> str:
     return json.dumps(record, ensure_ascii=False, default=str) + "\n"
 
 
-def _progress(enabled: bool, total: int) -> Any:
-    """A rich progress bar on stderr, or None when disabled or stderr is not a terminal."""
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from rich.console import Console
-    from rich.progress import Progress
-
-    bar = Progress(console=Console(stderr=True), transient=False)
-    bar.add_task("running", total=total)
-    return bar
-
-
 def run_many(
     runnable: Runnable[Any, Any],
     inputs: Iterable[Any],
@@ -202,7 +190,7 @@ def run_many(
                 raise OutputFileError(f"cannot write results to {out}: {err.strerror}") from None
         else:
             sink = out
-        bar = _progress(progress, summary.total)
+        bar = progress_bar("running", summary.total) if progress else None
         if bar is not None:
             stack.enter_context(bar)
             bar.update(bar.task_ids[0], advance=summary.skipped)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from apps.common import add_model_arguments, app_main, model_from_args, print_json
+from apps.common import add_model_arguments, model_from_args, print_json, progress_bar, run_app
 from llms.errors import RecipesError
 
 __all__ = ["OutputExistsError", "add_arguments", "main", "run"]
@@ -69,17 +69,6 @@ def _write_json(out: Path, tasks: list[Any]) -> None:
     os.replace(tmp, out)
 
 
-def _progress(total: int, done: int) -> Any:
-    if not sys.stderr.isatty():
-        return None
-    from rich.console import Console
-    from rich.progress import Progress
-
-    bar = Progress(console=Console(stderr=True), transient=False)
-    bar.add_task("self-instruct", total=total, completed=done)
-    return bar
-
-
 def _rejected_text(rejected: dict[str, int]) -> str:
     return ", ".join(f"{count} {reason}" for reason, count in rejected.items())
 
@@ -102,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         max_concurrency=args.max_concurrency, **budget,
     )
     started = time.monotonic()
-    bar = _progress(args.n, len(earlier))
+    bar = progress_bar("self-instruct", args.n, completed=len(earlier))
     journal: TextIO | None = None
     status = "done"
     try:
@@ -155,10 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=prog or "python -m apps.self_instruct", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return app_main(run, parser, argv)
+    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.self_instruct")
 
 
 if __name__ == "__main__":
