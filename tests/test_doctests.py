@@ -1,0 +1,57 @@
+"""The runnable examples in every package's docstrings stay true (one list for the whole project)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "apps.cli_prompts",
+    "apps.runner",
+    "chains",
+    "chains.catalogue",
+    "chains.chat",
+    "chains.json_qa",
+    "chains.judge",
+    "chains.language",
+    "chains.matching",
+    "chains.movie_night",
+    "chains.perfect_day",
+    "chains.self_instruct",
+    "chains.sequential",
+    "chains.steps",
+    "chains.translate",
+    "llms",
+    "llms.fake",
+    "llms.fallback",
+    "llms.grammar",
+    "llms.openai_backend",
+    "llms.openai_errors",
+    "llms.registry",
+    "llms.stops",
+    "llms.structured",
+    "parsers",
+    "parsers.errors",
+    "parsers.extract",
+    "parsers.json_parser",
+    "parsers.reask",
+    "parsers.repair",
+    "parsers.scan",
+    "parsers.text",
+    "prompts",
+    "prompts.build",
+    "prompts.library",
+    "prompts.paths",
+    "prompts.safety",
+    "prompts.spec",
+    "prompts.strict",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
