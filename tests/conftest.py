@@ -24,6 +24,14 @@ def tiny_gpt_neo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def roomy_tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny GPT-Neo with 2048 positions: its 400-token vocabulary makes long prompts ~750 tokens."""
+    from tests.tiny import save_tiny_gpt_neo
+
+    return save_tiny_gpt_neo(tmp_path_factory.mktemp("tiny-gpt-neo-2048"), max_positions=2048)
+
+
+@pytest.fixture(scope="session")
 def tiny_chat_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same tiny GPT-Neo saved with a simple chat template (what `transformers serve` needs)."""
     from tests.tiny import save_tiny_gpt_neo

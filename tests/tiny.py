@@ -63,9 +63,11 @@ def tiny_gpt_neo(seed: int = 0, max_positions: int = 512):  # type: ignore[no-un
     return model, tokenizer
 
 
-def save_tiny_gpt_neo(directory: Path, *, chat_template: bool = False, seed: int = 0) -> Path:
+def save_tiny_gpt_neo(
+    directory: Path, *, chat_template: bool = False, seed: int = 0, max_positions: int = 512
+) -> Path:
     """Save a tiny GPT-Neo (and tokenizer) to `directory`; optionally with a chat template for servers."""
-    model, tokenizer = tiny_gpt_neo(seed=seed)
+    model, tokenizer = tiny_gpt_neo(seed=seed, max_positions=max_positions)
     if chat_template:
         tokenizer.chat_template = CHAT_TEMPLATE
     directory.mkdir(parents=True, exist_ok=True)

@@ -246,18 +246,6 @@ def test_judge_korean_instructions_and_interrupt(
 
 
 # -- tiny GPT-Neo end to end ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def roomy_tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny GPT-Neo with 2048 positions: its 400-token vocabulary makes our prompts ~750 tokens long."""
-    from tests.tiny import tiny_gpt_neo
-
-    model, tokenizer = tiny_gpt_neo(max_positions=2048)
-    directory = tmp_path_factory.mktemp("tiny-gpt-neo-2048")
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
-
-
 def test_both_apps_on_tiny_gpt_neo(capsys: pytest.CaptureFixture[str], tmp_path: Path, roomy_tiny_dir: Path) -> None:
     out = tmp_path / "tasks.json"
     code, stdout, err = app("self_instruct", capsys, "--model", f"hf:{roomy_tiny_dir}", "--n", "2", "--max-calls", "2",

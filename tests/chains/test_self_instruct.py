@@ -169,18 +169,6 @@ def test_bad_arguments_are_errors() -> None:
         SelfInstruct(FakeChatModel(), load_seed_tasks(lang="en")).run(n=0)
 
 
-@pytest.fixture(scope="module")
-def roomy_tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny GPT-Neo with 2048 positions: its 400-token vocabulary makes our prompts ~750 tokens long."""
-    from tests.tiny import tiny_gpt_neo
-
-    model, tokenizer = tiny_gpt_neo(max_positions=2048)
-    directory = tmp_path_factory.mktemp("tiny-gpt-neo-2048")
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
-
-
 def test_task_writer_on_tiny_gpt_neo_is_valid_by_grammar(roomy_tiny_dir: Path) -> None:
     tiny = load_model(f"hf:{roomy_tiny_dir}")
     seeds = load_seed_tasks(lang="en")
