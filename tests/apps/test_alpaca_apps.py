@@ -13,6 +13,7 @@ from langchain_core.messages import BaseMessage
 from chains.judge import Tally
 from chains.self_instruct import SIMILARITY_THRESHOLD, load_seed_tasks, rouge_l
 from llms import FakeChatModel
+from tests.apps.conftest import call_cli
 
 OCEAN = {"instruction": "Name three animals that live in the ocean.", "input": "", "output": "Whale, shark, octopus."}
 ROBOT = {"instruction": "Suggest a title for a story about a lost robot.", "input": "", "output": "The Long Way Home"}
@@ -25,15 +26,8 @@ def fake_spec(*tasks: dict[str, str]) -> str:
 
 
 def app(name: str, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    import importlib
-
-    module = importlib.import_module(f"apps.{name}")
-    try:
-        code = module.main(list(args))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    """`recipes run <name> ARGS` through the CLI, in this process."""
+    return call_cli(capsys, "run", name.replace("_", "-"), *args)
 
 
 class FailsAt(FakeChatModel):
