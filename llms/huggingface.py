@@ -348,7 +348,7 @@ def _load(spec: ModelSpec, opts: ModelOptions) -> tuple[HFEngine, str]:
     return _engine(source.name, source.local_only, opts.threads), spec.name
 
 
-def _local_llm(spec: ModelSpec, opts: ModelOptions, engine: HFEngine, name: str) -> LocalLLM:
+def _local_llm(opts: ModelOptions, engine: HFEngine, name: str, *, wrap: bool) -> LocalLLM:
     from transformers import pipeline
 
     return LocalLLM(
@@ -360,19 +360,19 @@ def _local_llm(spec: ModelSpec, opts: ModelOptions, engine: HFEngine, name: str)
         seed=opts.seed,
         repetition_penalty=opts.repetition_penalty,
         stop_sequences=list(opts.stop),
-        wrap_in_chat_template=spec.provider == "local",
+        wrap_in_chat_template=wrap,
     )
 
 
 def local_llm(spec: ModelSpec, opts: ModelOptions) -> LocalLLM:
     """The text-completion LLM for a ``local`` or ``hf:`` spec."""
     engine, name = _load(spec, opts)
-    return _local_llm(spec, opts, engine, name)
+    # The embedded model is an instruct model: a raw prompt gets an empty answer unless wrapped as a user turn.
+    return _local_llm(opts, engine, name, wrap=spec.provider == "local")
 
 
 def local_chat_model(spec: ModelSpec, opts: ModelOptions) -> LocalChatModel:
     """The chat model for a ``local`` or ``hf:`` spec (tokenizer passed explicitly: no hub lookup)."""
     engine, name = _load(spec, opts)
-    llm = _local_llm(spec, opts, engine, name)
-    llm.wrap_in_chat_template = False  # the chat model applies the template itself
+    llm = _local_llm(opts, engine, name, wrap=False)  # the chat model applies the template itself
     return LocalChatModel(llm=llm, tokenizer=engine.tokenizer, model_id=name)
