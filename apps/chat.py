@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 
 from apps.common import add_model_arguments, model_from_args, print_json, run_app, wants_stream
 
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
 
 
-def _lines(interactive: bool):  # type: ignore[no-untyped-def]
+def _lines(interactive: bool) -> Iterator[str]:
     while True:
         try:
             line = input("you> ") if interactive else sys.stdin.readline()
