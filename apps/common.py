@@ -17,6 +17,9 @@ __all__ = [
     "model_from_args",
     "print_json",
     "print_stream",
+    "progress_bar",
+    "run_app",
+    "wants_stream",
 ]
 
 
