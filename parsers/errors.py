@@ -1,4 +1,4 @@
-"""Typed parse errors: short one-line messages with at most ~200 characters of the raw output.
+"""Typed parse errors: one-line messages (bounded length) with at most ~200 characters of the raw output.
 
 >>> err = OutputParseError("no JSON object or array found", raw="hello")
 >>> str(err), err.raw
@@ -13,9 +13,18 @@ from langchain_core.exceptions import OutputParserException
 
 from llms.errors import RecipesError
 
-__all__ = ["EXCERPT_CHARS", "OutputParseError", "SchemaValidationError", "TruncatedOutputError", "excerpt"]
+__all__ = [
+    "EXCERPT_CHARS",
+    "REASON_CHARS",
+    "OutputParseError",
+    "SchemaValidationError",
+    "TruncatedOutputError",
+    "excerpt",
+    "one_line",
+]
 
 EXCERPT_CHARS = 200
+REASON_CHARS = 500
 
 
 def excerpt(raw: str, limit: int = EXCERPT_CHARS) -> str:
@@ -23,14 +32,28 @@ def excerpt(raw: str, limit: int = EXCERPT_CHARS) -> str:
     if len(raw) > limit:
         half = (limit - 5) // 2
         raw = f"{raw[:half]} ... {raw[-half:]}"
-    return repr(raw)
+    shown = repr(raw)  # escapes every line break (\n, \r, \u2028, ...)
+    if len(shown) > 2 * limit:  # escapes can make the repr ten times longer than the text
+        shown = f"{shown[:limit]} ... {shown[-limit:]}"
+    return shown
+
+
+def one_line(text: str, limit: int = REASON_CHARS) -> str:
+    """`text` with every run of whitespace (line breaks included) made one space, cut to `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _message(reason: str, raw: str) -> str:
+    return f"{reason} (output: {excerpt(raw)})"
 
 
 class OutputParseError(RecipesError, OutputParserException):
     """Model output that is not the JSON (or text) we asked for; `raw` keeps the whole output."""
 
     def __init__(self, reason: str, *, raw: str = "", attempts: int = 1) -> None:
-        message = f"{reason} (output: {excerpt(raw)})"
+        reason = one_line(reason)  # a reason quoting model text or a provider's field could hold line breaks
+        message = _message(reason, raw)
         super().__init__(message, observation=reason, llm_output=raw)
         # LangChain appends a multi-line troubleshooting link to string errors; keep ours to one line.
         self.args = (message,)
@@ -45,7 +68,7 @@ class OutputParseError(RecipesError, OutputParserException):
 def _rebuild(cls: type[OutputParseError], state: dict[str, Any]) -> OutputParseError:
     err = cls.__new__(cls)
     err.__dict__.update(state)
-    err.args = (f"{state.get('reason', '')} (output: {excerpt(state.get('raw', ''))})",)
+    err.args = (_message(state.get("reason", ""), state.get("raw", "")),)
     return err
 
 

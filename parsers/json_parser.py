@@ -15,11 +15,13 @@ from typing import Any
 from langchain_core.messages import BaseMessage, BaseMessageChunk
 from langchain_core.output_parsers import BaseCumulativeTransformOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
+from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from parsers.errors import OutputParseError, SchemaValidationError, TruncatedOutputError
 from parsers.extract import extract_json, partial_json
-from parsers.repair import repair_json
+from parsers.repair import MAX_REPAIR_CHARS, repair_json
+from parsers.stream import PartialStream
 
 __all__ = ["LENGTH_REASONS", "JsonParser", "finish_reason_of", "parse_json", "validate"]
 
@@ -56,12 +58,19 @@ def parse_json(
     repair: bool = False,
     prompt: str | None = None,
     finish_reason: str | None = None,
+    allow_nan: bool = False,
+    max_repair_chars: int = MAX_REPAIR_CHARS,
 ) -> Any:
     """The first complete JSON value in `text` (fenced, in prose, or the whole text), optionally validated.
 
+    A value is returned only if its JSON text is complete and well-formed: never a fragment nested inside a
+    broken or cut-off outer value, never a lone surrogate, never NaN/Infinity/an overflowing number.
+
     strict: a cut-off value or `finish_reason` "length" raises `TruncatedOutputError` (else it is closed).
-    repair: fix trailing commas, single quotes, comments and Python literals when plain JSON is not found.
+    repair: fix the whole answer (trailing or missing commas, single quotes, comments, Python literals, bare
+    keys) when plain JSON is not found; outputs longer than `max_repair_chars` are refused.
     prompt: JSON inside an echo of this prompt is skipped.
+    allow_nan: accept NaN, Infinity, -Infinity and numbers that overflow to infinity.
     """
     if not isinstance(text, str):
         raise OutputParseError(f"expected text, got {type(text).__name__}", raw=repr(text))
@@ -70,10 +79,10 @@ def parse_json(
             f"the model stopped at its token limit (finish_reason={finish_reason}); raise max_new_tokens "
             "or parse with strict=False",
             raw=text,
-            partial=partial_json(text, prompt),
+            partial=partial_json(text, prompt, allow_nan=allow_nan),
             finish_reason=finish_reason,
         )
-    found = extract_json(text, prompt)
+    found = extract_json(text, prompt, allow_nan=allow_nan)
     if found.status == "complete":
         value = found.value
     elif found.status == "truncated" and strict:
@@ -83,7 +92,12 @@ def parse_json(
     elif found.status == "truncated" and found.value is not None:
         value = found.value
     elif repair:
-        value = repair_json(text, strict=strict, prompt=prompt)
+        try:
+            value = repair_json(text, strict=strict, prompt=prompt, allow_nan=allow_nan, max_chars=max_repair_chars)
+        except OutputParseError as err:
+            if found.status == "invalid" and err.reason == "no JSON object or array found":
+                raise OutputParseError(found.reason, raw=text) from None  # e.g. a refused whole-text number
+            raise
     else:
         raise OutputParseError(found.reason or "no JSON value found", raw=text)
     return value if schema is None else validate(value, schema, raw=text)
@@ -109,6 +123,26 @@ def _chunk(item: str | BaseMessage) -> GenerationChunk | ChatGenerationChunk:
     return GenerationChunk(text=str(item))
 
 
+def _merged(chunks: list[GenerationChunk | ChatGenerationChunk]) -> Generation:
+    """The chunks added up in one go (adding them one by one copies the growing text every time)."""
+    if not chunks:
+        return Generation(text="")
+    if all(isinstance(c, ChatGenerationChunk) for c in chunks):
+        merged = merge_chat_generation_chunks(chunks)  # type: ignore[arg-type]
+        assert merged is not None
+        return merged
+    if not any(isinstance(c, ChatGenerationChunk) for c in chunks):
+        info = GenerationChunk(text="")
+        for chunk in chunks:
+            if chunk.generation_info:
+                info = info + GenerationChunk(text="", generation_info=chunk.generation_info)
+        return GenerationChunk(text="".join(c.text for c in chunks), generation_info=info.generation_info)
+    acc: Any = chunks[0]
+    for chunk in chunks[1:]:
+        acc = acc + chunk
+    return acc  # type: ignore[no-any-return]
+
+
 class JsonParser(BaseCumulativeTransformOutputParser[Any]):
     """Runnable JSON parser, `model | JsonParser()`: streams partial dicts/lists, then the checked value.
 
@@ -126,6 +160,10 @@ class JsonParser(BaseCumulativeTransformOutputParser[Any]):
     repair: bool = False
     prompt: str | None = None
     """The prompt text, so JSON inside an echo of it is skipped."""
+    allow_nan: bool = False
+    """Accept NaN, Infinity and numbers that overflow to infinity."""
+    max_repair_chars: int = MAX_REPAIR_CHARS
+    """With `repair`, longer outputs are refused (repair is linear, but a cap keeps it bounded)."""
 
     @property
     def _type(self) -> str:
@@ -136,7 +174,7 @@ class JsonParser(BaseCumulativeTransformOutputParser[Any]):
             raise OutputParseError("the model returned no generations")
         text = result[0].text
         if partial:
-            return None if self.schema_ is not None else partial_json(text, self.prompt)
+            return None if self.schema_ is not None else partial_json(text, self.prompt, allow_nan=self.allow_nan)
         return parse_json(
             text,
             schema=self.schema_,
@@ -144,36 +182,56 @@ class JsonParser(BaseCumulativeTransformOutputParser[Any]):
             repair=self.repair,
             prompt=self.prompt,
             finish_reason=finish_reason_of(result[0]),
+            allow_nan=self.allow_nan,
+            max_repair_chars=self.max_repair_chars,
         )
 
     def parse(self, text: str) -> Any:
         return self.parse_result([Generation(text=text)])
 
-    # LangChain's cumulative parser never parses the finished stream strictly, so a cut-off stream would
-    # end on a silently closed partial; these re-implement it and add that final strict parse.
+    # LangChain's cumulative parser re-parses the whole reply at every chunk (quadratic) and never parses the
+    # finished stream strictly, so a cut-off stream would end on a silently closed partial. These keep a
+    # `PartialStream` (each character scanned about once), add the chunks up once at the end, and end with
+    # the strict parse of the whole reply.
+    def _stream_step(self, stream: PartialStream | None, chunk: GenerationChunk | ChatGenerationChunk) -> Any:
+        return None if stream is None else stream.feed(chunk.text)
+
+    def _new_stream(self) -> PartialStream | None:
+        return None if self.schema_ is not None else PartialStream(self.prompt, allow_nan=self.allow_nan)
+
     def _transform(self, input: Iterator[str | BaseMessage]) -> Iterator[Any]:
-        acc: GenerationChunk | ChatGenerationChunk | None = None
+        chunks: list[GenerationChunk | ChatGenerationChunk] = []
+        stream = self._new_stream()
         prev: Any = None
         for item in input:
-            acc = _chunk(item) if acc is None else acc + _chunk(item)  # type: ignore[operator]
-            parsed = self.parse_result([acc], partial=True)
-            if parsed is not None and parsed != prev:
+            chunks.append(_chunk(item))
+            parsed = self._stream_step(stream, chunks[-1])
+            if parsed is not None and parsed is not prev and parsed != prev:
                 yield parsed
                 prev = parsed
-        final = self.parse_result([acc if acc is not None else Generation(text="")])
+        parsed = stream.flush() if stream is not None else None
+        if parsed is not None and parsed is not prev and parsed != prev:
+            yield parsed
+            prev = parsed
+        final = self.parse_result([_merged(chunks)])
         if final != prev:
             yield final
 
     async def _atransform(self, input: AsyncIterator[str | BaseMessage]) -> AsyncIterator[Any]:
-        acc: GenerationChunk | ChatGenerationChunk | None = None
+        chunks: list[GenerationChunk | ChatGenerationChunk] = []
+        stream = self._new_stream()
         prev: Any = None
         async for item in input:
-            acc = _chunk(item) if acc is None else acc + _chunk(item)  # type: ignore[operator]
-            parsed = self.parse_result([acc], partial=True)
-            if parsed is not None and parsed != prev:
+            chunks.append(_chunk(item))
+            parsed = self._stream_step(stream, chunks[-1])
+            if parsed is not None and parsed is not prev and parsed != prev:
                 yield parsed
                 prev = parsed
-        final = self.parse_result([acc if acc is not None else Generation(text="")])
+        parsed = stream.flush() if stream is not None else None
+        if parsed is not None and parsed is not prev and parsed != prev:
+            yield parsed
+            prev = parsed
+        final = self.parse_result([_merged(chunks)])
         if final != prev:
             yield final
 

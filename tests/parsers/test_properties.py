@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parsers import JsonParser, OutputParseError, TruncatedOutputError, parse_json
+from parsers import JsonParser, OutputParseError, TruncatedOutputError, parse_json, partial_json
 
 # Arbitrary unicode mixed with JSON punctuation, fences and think tags, so the scanner's corners get hit often.
 JSON_CHARS = "{}[]\",:\\ \n0123456789-.eEtrufalsn`'<>/#*서울\ufeff"
@@ -91,3 +91,19 @@ def test_streaming_parser_raises_only_typed_errors(text: str) -> None:
     except OutputParseError:
         return
     json.dumps(out)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(value=CONTAINERS, before=PROSE, data=st.data())
+def test_stream_partials_match_partial_json_of_each_prefix(value: Any, before: str, data: st.DataObject) -> None:
+    # The incremental stream (each character scanned once) closes every prefix the way partial_json does.
+    from parsers.stream import PartialStream
+
+    text = f"{before} {json.dumps(value, ensure_ascii=data.draw(st.booleans()))}"
+    cuts = sorted({*data.draw(st.lists(st.integers(1, len(text)), max_size=12)), len(text)})
+    stream, done = PartialStream(), 0
+    for cut in cuts:
+        partial = stream.feed(text[done:cut])
+        done = cut
+        assert partial == partial_json(text[:cut]), text[:cut]
+    assert partial == value
