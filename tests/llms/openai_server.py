@@ -2,7 +2,8 @@
 
 `transformers serve` is the real OpenAI-compatible server; `FaultServer` (stdlib `http.server` in a thread) is
 used only for faults the real server cannot produce on demand: 401, 429 with retry-after, 5xx, slow answers,
-HTML or empty bodies, hand-written completions.
+HTML or empty bodies, hand-written completions, bodies that echo the request headers (the API key), and answers
+that drip one byte at a time.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,9 +28,11 @@ from typing import Any
 __all__ = [
     "FaultServer",
     "Reply",
+    "Request",
     "ServedModel",
     "chat_body",
     "completion_body",
+    "echo_headers",
     "free_port",
     "serve_model",
     "sse_chat_body",
@@ -178,14 +181,45 @@ def sse_chat_body(pieces: Sequence[str], *, finish_reason: str = "stop", model: 
 
 
 @dataclass(frozen=True)
+class Request:
+    """What a `FaultServer` received: path, headers (names lower-cased) and the JSON body (raw bytes if not JSON)."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+Body = dict[str, Any] | str | bytes
+
+
+@dataclass(frozen=True)
 class Reply:
-    """One scripted answer: status, body (a dict is sent as JSON), content type, headers, delay before it."""
+    """One scripted answer: status, body (a dict is sent as JSON; a callable gets the `Request` and returns the
+    body), content type, headers, delay before it, and `drip`: seconds between bytes (headers, then the body,
+    sent one byte at a time; `drip_headers` drips the status line and headers too)."""
 
     status: int = 200
-    body: dict[str, Any] | str | bytes = b""
+    body: Body | Callable[[Request], Body] = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drip: float = 0.0
+    drip_headers: bool = False
+
+
+def echo_headers(template: str = "{headers}", *, as_json: str | None = "error") -> Callable[[Request], Body]:
+    """A body that echoes the request's headers (the API key with them), as a badly behaved proxy might.
+
+    ``template`` gets ``{headers}`` (``Name: value`` lines) and ``{auth}`` (the Authorization header); with
+    ``as_json`` the text goes in ``{as_json: {"message": text}}``, else it is the body itself.
+    """
+
+    def body(request: Request) -> Body:
+        lines = "\n".join(f"{name}: {value}" for name, value in request.headers.items())
+        text = template.format(headers=lines, auth=request.headers.get("authorization", ""))
+        return {as_json: {"message": text, "headers": request.headers}} if as_json else text
+
+    return body
 
 
 class FaultServer:
@@ -207,6 +241,8 @@ class FaultServer:
         if any(r.delay > self.MAX_DELAY_S for r in self._replies):
             raise ValueError(f"Reply.delay is capped at {self.MAX_DELAY_S} s")
         self.requests: list[tuple[str, Any]] = []
+        self.received: list[Request] = []  # the same requests with their headers
+        self.closed = threading.Event()  # set on exit: a dripping reply stops
         self.times: list[float] = []  # time.monotonic() of each request, to check retry-after was honoured
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -218,9 +254,10 @@ class FaultServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
-    def _next(self, path: str, body: Any) -> Reply:
+    def _next(self, path: str, body: Any, headers: dict[str, str]) -> Reply:
         with self._lock:
             self.requests.append((path, body))
+            self.received.append(Request(path, headers, body))
             self.times.append(time.monotonic())
             return self._replies[min(len(self.requests) - 1, len(self._replies) - 1)]
 
@@ -237,16 +274,20 @@ class FaultServer:
                     body = json.loads(raw or b"null")
                 except ValueError:
                     body = raw
-                reply = server._next(self.path, body)
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                reply = server._next(self.path, body, headers)
                 if reply.delay:
                     time.sleep(reply.delay)
-                data = reply.body
+                data = reply.body(Request(self.path, headers, body)) if callable(reply.body) else reply.body
                 payload = (
                     json.dumps(data).encode()
                     if isinstance(data, dict)
                     else (data.encode() if isinstance(data, str) else data)
                 )
                 try:
+                    if reply.drip:
+                        self._drip(payload, reply)
+                        return
                     self.send_response(reply.status)
                     self.send_header("Content-Type", reply.content_type)
                     self.send_header("Content-Length", str(len(payload)))
@@ -257,6 +298,22 @@ class FaultServer:
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
                     pass
 
+            def _drip(self, payload: bytes, reply: Reply) -> None:
+                """Status line and headers (at once, or dripped too), then the body one byte per `reply.drip` s."""
+                self.close_connection = True
+                fields = {"Content-Type": reply.content_type, "Content-Length": str(len(payload)), **reply.headers}
+                head = f"HTTP/1.1 {reply.status} OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+                data = head.encode("latin-1") + b"\r\n" + payload
+                if not reply.drip_headers:
+                    self.wfile.write(data[: -len(payload) or None])
+                    self.wfile.flush()
+                    data = payload
+                for i in range(len(data)):
+                    if server.closed.wait(reply.drip):  # the server is closing: stop dripping
+                        return
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+
         return Handler
 
     def __enter__(self) -> FaultServer:
@@ -264,6 +321,7 @@ class FaultServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.closed.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
