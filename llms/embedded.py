@@ -23,9 +23,12 @@ __all__ = [
     "EmbeddedStatus",
     "cache_root",
     "embedded_dir",
+    "embedded_onnx_dir",
+    "embedded_onnx_ready",
     "embedded_status",
     "install_command",
     "prepare_embedded",
+    "prepare_embedded_onnx",
 ]
 
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
@@ -138,3 +141,27 @@ def prepare_embedded(log: Callable[[str], None] = lambda _msg: None) -> Path:
     staging.rename(directory)
     log(f"done: {directory}")
     return directory
+
+
+def embedded_onnx_dir() -> Path:
+    """Where the int4 onnxruntime-genai build of the converted model lives (next to it in the cache)."""
+    return embedded_dir().with_name(embedded_dir().name + "-onnx-int4")
+
+
+def embedded_onnx_ready() -> bool:
+    """The int4 build exists and was made from the current converted copy (cheap: reads two small files)."""
+    from llms.engines.onnx_build import is_built, source_fingerprint
+
+    directory = embedded_dir()
+    return _is_converted(directory) and is_built(embedded_onnx_dir(), source_fingerprint(directory))
+
+
+def prepare_embedded_onnx(log: Callable[[str], None] = lambda _msg: None) -> Path:
+    """Return the int4 ONNX build of the embedded model, converting and building once if needed (~15 s).
+
+    Raises `llms.engines.onnx_build.OnnxBuildError` when onnxruntime-genai (or the builder's packages) is missing
+    or the build fails.
+    """
+    from llms.engines.onnx_build import build_int4
+
+    return build_int4(prepare_embedded(log=log), embedded_onnx_dir(), log=log)
