@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,13 +18,21 @@ from importlib import resources
 from langchain_core.prompts import BasePromptTemplate
 
 from prompts.build import build
-from prompts.errors import PromptFileError, PromptNotFoundError
+from prompts.errors import PromptError, PromptFileError, PromptNotFoundError
 from prompts.paths import prompt_files, resolve_inside, resolve_root
 from prompts.spec import PromptSpec, parse_spec, template_text
 
 __all__ = ["PromptInfo", "PromptLibrary", "builtin", "load_dir", "parse_toml"]
 
 MAX_FILE_BYTES = 256 * 1024  # prompt files are small; refuse anything that is clearly not one
+MAX_FILE_BYTES_ENV = "RECIPES_MAX_PROMPT_BYTES"
+_KINDS_OF_FILE = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
 
 
 @dataclass(frozen=True)
@@ -40,12 +49,26 @@ class PromptInfo:
 
 
 def parse_toml(text: str, *, source: str) -> PromptSpec:
-    """Parse and check one prompt file's text."""
+    """Parse and check one prompt file's text; every failure is a `PromptError` naming `source`."""
+    if "\x00" in text:
+        raise PromptFileError(f"{source}: contains a NUL byte; not a prompt file")
     try:
         data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as err:
         raise PromptFileError(f"{source}: not valid TOML ({err})") from None
-    return parse_spec(data, source=source)
+    except RecursionError:  # tomllib recurses per nesting level: "a = [[[[..." overflows the stack
+        raise PromptFileError(f"{source}: arrays or tables nested too deeply; not a prompt file") from None
+    try:
+        spec = parse_spec(data, source=source)
+        build(spec)  # what LangChain itself refuses (a reserved name, ...) fails here, naming the file
+    except PromptError as err:
+        if source in str(err):
+            raise
+        raise type(err)(f"{source}: {err}") from None  # "prompt 'x' (en): ..." names the prompt, not the file
+    except (ValueError, TypeError, RecursionError) as err:  # pydantic's ValidationError is a ValueError
+        first = (str(err).strip().splitlines() or [type(err).__name__])[-1].strip()
+        raise PromptFileError(f"{source}: LangChain refuses this template ({first})") from None
+    return spec
 
 
 class PromptLibrary:
@@ -103,18 +126,49 @@ def builtin() -> PromptLibrary:
     return PromptLibrary(specs)
 
 
+def max_file_bytes() -> int:
+    """The cap on one prompt file: ``RECIPES_MAX_PROMPT_BYTES`` if set, else 256 KiB."""
+    raw = os.environ.get(MAX_FILE_BYTES_ENV)
+    if not raw:
+        return MAX_FILE_BYTES
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise PromptFileError(f"{MAX_FILE_BYTES_ENV} must be a number of bytes >= 1, got {raw!r}")
+    return int(raw)
+
+
+def _not_regular(mode: int) -> str | None:
+    return None if stat.S_ISREG(mode) else _KINDS_OF_FILE.get(stat.S_IFMT(mode), "not a regular file")
+
+
 def _read(path: os.PathLike[str], shown: str) -> PromptSpec:
+    """Read one prompt file: only a regular file, never blocking (a FIFO is refused before it is opened, and
+    opened non-blocking in case it is swapped in between), at most the cap."""
+    cap = max_file_bytes()
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as err:
-        raise PromptFileError(f"{shown}: cannot read ({err.strerror or err})") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise PromptFileError(f"{shown}: larger than {MAX_FILE_BYTES} bytes; not a prompt file")
+        kind = _not_regular(os.stat(path).st_mode)
+        if kind is not None:
+            raise PromptFileError(f"{shown}: is {kind}, not a prompt file")
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb") as fh:
+            kind = _not_regular(os.fstat(fh.fileno()).st_mode)
+            if kind is not None:
+                raise PromptFileError(f"{shown}: is {kind}, not a prompt file")
+            raw = fh.read(cap + 1)
+    except PromptError:
+        raise
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the path
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise PromptFileError(f"{shown}: cannot read ({reason})") from None
+    if len(raw) > cap:
+        raise PromptFileError(
+            f"{shown}: larger than the {cap}-byte cap on prompt files; not a prompt file "
+            f"(set {MAX_FILE_BYTES_ENV} to raise the cap)"
+        )
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PromptFileError(f"{shown}: not UTF-8 text") from None
+    except UnicodeDecodeError as err:
+        raise PromptFileError(f"{shown}: not UTF-8 text (byte {err.start})") from None
     return parse_toml(text, source=shown)
 
 

@@ -17,16 +17,28 @@ from prompts.errors import PromptFileError, PromptPathError
 __all__ = ["prompt_files", "resolve_inside", "resolve_root"]
 
 
+def _resolve(path: Path, shown: str) -> Path:
+    """`path.resolve()` with its failures as typed errors naming `shown`."""
+    if "\x00" in str(path):
+        raise PromptPathError(f"{shown!r} is refused: a prompt path may not contain a NUL byte")
+    try:
+        return path.resolve()
+    except RuntimeError:  # Python < 3.13: "Symlink loop from ..."
+        raise PromptFileError(f"{shown!r}: a symlink loop; not a prompt file") from None
+    except OSError as err:  # ELOOP on Python >= 3.13, or a path too long
+        raise PromptFileError(f"{shown!r}: cannot resolve ({err.strerror or err})") from None
+
+
 def resolve_root(root: str | os.PathLike[str]) -> Path:
     """The directory, fully resolved; it must exist."""
-    resolved = Path(root).resolve()
+    resolved = _resolve(Path(root), str(root))
     if not resolved.is_dir():
         raise PromptFileError(f"prompt directory {str(root)!r} does not exist or is not a directory")
     return resolved
 
 
 def _inside(path: Path, root: Path, shown: str) -> Path:
-    resolved = path.resolve()
+    resolved = _resolve(path, shown)
     if not resolved.is_relative_to(root):  # a symlink (or a symlinked parent) leading out
         raise PromptPathError(f"{shown!r} is refused: it leads outside the prompt directory")
     return resolved

@@ -29,6 +29,9 @@ _KEYS = {
     "few-shot": {"body", "prefix", "example_prompt", "examples", "example_separator"},
 }
 _COMMON = {"name", "description", "language", "kind", "variables", "template_format"}
+# Names a template variable cannot have: `self` collides with the format methods' own first argument, and
+# LangChain reserves `stop` for the model call.
+RESERVED_VARIABLES = ("self", "stop")
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ def parse_spec(data: Mapping[str, Any], *, source: str) -> PromptSpec:
         raise PromptFileError(f"{where}: 'variables' must be an array of names")
     if len(set(variables)) != len(variables):
         raise TemplateVariableError(f"{where}: 'variables' lists a name twice")
+    if reserved := sorted(set(variables) & set(RESERVED_VARIABLES)):
+        raise TemplateVariableError(f"{source}: variable name '{reserved[0]}' is reserved; rename it")
     spec = PromptSpec(
         name=name,
         description=_str(data, "description", where),
