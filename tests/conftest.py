@@ -49,3 +49,7 @@ def embedded_model_dir() -> Path:
     from llms.embedded import prepare_embedded
 
     return prepare_embedded()
+
+
+# No run history from tests (issue 12): tests of logging delete this and point RECIPES_HOME at a tmp dir.
+os.environ.setdefault("RECIPES_NO_LOG", "1")

@@ -1,0 +1,183 @@
+"""Replay models: answer from a cassette (`llms.cassette`) by request key, with no model loaded.
+
+Spec ``replay:<file>`` (``load_model("replay:tests/data/movie_night.jsonl")``), or ``--replay FILE`` on any app. The
+model says it can do what the recorded one could (grammar decoding, JSON mode, its token-limit option), so a chain
+built on it asks exactly the recorded requests; a request not in the cassette is one line naming the step and the
+request (`ReplayMissError`).
+
+>>> import json, tempfile
+>>> from llms.cassette import request_key
+>>> path = tempfile.mktemp(suffix=".jsonl")
+>>> key = request_key([("human", "hi")], None, {})
+>>> _ = open(path, "w").write(json.dumps({"type": "call", "key": key, "step": "", "request": {},
+...     "response": {"type": "chat", "content": "hello", "response_metadata": {"finish_reason": "stop"}}}) + "\\n")
+>>> ReplayChatModel.from_file(path).invoke("hi").content
+'hello'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, BaseLLM
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult, Generation, LLMResult
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from llms.capabilities import ModelCapabilities
+from llms.cassette import Cassette, active_steps, request, request_key
+from llms.errors import RecipesError
+
+__all__ = ["ReplayChatModel", "ReplayLLM", "ReplayMissError"]
+
+
+class ReplayMissError(RecipesError, LookupError):
+    """A request the cassette has no answer for."""
+
+
+def _caps(entry: dict[str, Any]) -> ModelCapabilities:
+    known = set(ModelCapabilities.__dataclass_fields__)
+    given = {k: v for k, v in (entry.get("capabilities") or {}).items() if k in known}
+    return ModelCapabilities(**{"backend": "replay", **given})
+
+
+class _Replay:
+    """What both replay classes share: the cassette, the recorded model's capabilities and defaults, lookup."""
+
+    path: str
+    spec: str | None
+    defaults: dict[str, Any]
+    _cassette: Cassette | None
+
+    def _tape(self) -> Cassette:
+        if self._cassette is None:
+            self._cassette = Cassette.load(self.path)
+        return self._cassette
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        return _caps(self._tape().model(self.spec))
+
+    def _answer(self, rendered: Any, stop: list[str] | None, kwargs: dict[str, Any], run_manager: Any) -> Any:
+        options = {**self.defaults, **kwargs}
+        tape = self._tape()
+        # Calls are keyed by the recorded model's spec when it had one (the CLI tags every model it loads): ours,
+        # or the first recorded model's when ours was not recorded.
+        model = tape.model(self.spec).get("spec")
+        key = request_key(rendered, stop, options, model)
+        entry = tape.calls.get(key)
+        if entry is None:
+            raise ReplayMissError(self._miss(key, request(rendered, stop, options, model), run_manager))
+        return entry["response"]
+
+    def _miss(self, key: str, asked: dict[str, Any], run_manager: Any) -> str:
+        steps = active_steps()
+        parent = getattr(run_manager, "parent_run_id", None)
+        step = steps.step(parent) if steps is not None else "(unknown step)"
+        last = asked["messages"][-1] if asked["messages"] else {"role": "?", "content": ""}
+        text = " ".join(str(last["content"]).split())
+        snippet = text if len(text) <= 110 else f"{text[:60]} ... {text[-45:]}"  # the input is at one end or other
+        opts = ", ".join(sorted(asked["options"])) or "none"
+        return (
+            f"replay: no recorded answer for step {step}, request {key[:12]} "
+            f"({len(asked['messages'])} message(s), last {last['role']}: {snippet!r}; options: {opts}; "
+            f"stop: {asked['stop']}{'; model: ' + asked['model'] if asked.get('model') else ''}) in {self.path}"
+        )
+
+
+def _defaults(entry: dict[str, Any]) -> dict[str, Any]:
+    return dict(entry.get("defaults") or {})
+
+
+class ReplayChatModel(_Replay, BaseChatModel):  # type: ignore[misc]
+    """A chat model answering from a cassette by request key (`from_file(path, spec=...)`)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    path: str
+    spec: str | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    _cassette: Cassette | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_file(cls, path: str | Path, spec: str | None = None) -> ReplayChatModel:
+        tape = Cassette.load(path)  # a bad file fails here, before any chain runs
+        model = cls(path=str(path), spec=spec, defaults=_defaults(tape.model(spec)))
+        model._cassette = tape
+        return model
+
+    @property
+    def _llm_type(self) -> str:
+        return "recipes-replay-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"cassette": self.path}
+
+    def with_structured_output(  # type: ignore[override]
+        self, schema: Any = None, *, include_raw: bool = False, method: str = "json_schema", **kwargs: Any
+    ) -> Any:
+        from llms.structured import structured_output
+
+        return structured_output(self, schema, include_raw=include_raw, method=method, **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        answer = self._answer(messages, stop, kwargs, run_manager)
+        if answer.get("type") == "text":
+            answer = {"content": answer.get("text", ""), "response_metadata": answer.get("generation_info") or {}}
+        message = AIMessage(
+            content=answer.get("content", ""),
+            response_metadata={**(answer.get("response_metadata") or {}), "replayed": True},
+            usage_metadata=answer.get("usage_metadata"),
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class ReplayLLM(_Replay, BaseLLM):  # type: ignore[misc]
+    """The text-completion twin of `ReplayChatModel`, for the classic LLMChain path."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    path: str
+    spec: str | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    _cassette: Cassette | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_file(cls, path: str | Path, spec: str | None = None) -> ReplayLLM:
+        tape = Cassette.load(path)
+        model = cls(path=str(path), spec=spec, defaults=_defaults(tape.model(spec)))
+        model._cassette = tape
+        return model
+
+    @property
+    def _llm_type(self) -> str:
+        return "recipes-replay-llm"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"cassette": self.path}
+
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        # LangChain reports no per-call options for text LLMs at record time: keys hold the prompt, stop, defaults.
+        generations = []
+        for prompt in prompts:
+            answer = self._answer(prompt, stop, {}, run_manager)
+            text = answer.get("text", answer.get("content", ""))
+            info = {**(answer.get("generation_info") or answer.get("response_metadata") or {}), "replayed": True}
+            generations.append([Generation(text=str(text), generation_info=info)])
+        return LLMResult(generations=generations)
