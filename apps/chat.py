@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 
-from apps.common import add_model_arguments, model_from_args, print_json, run_app, wants_stream
+from apps.common import add_model_arguments, model_from_args, print_json, read_line, run_app, wants_stream
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _lines(interactive: bool) -> Iterator[str]:
     while True:
         try:
-            line = input("you> ") if interactive else sys.stdin.readline()
+            line = input("you> ") if interactive else read_line()
         except EOFError:
             return
         if not interactive and line == "":

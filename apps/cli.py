@@ -33,14 +33,33 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for info in describe_specs():
         mark = "offline now" if info.offline_ready else "needs network"
         print(f"{info.spec:<22} {mark:<13} {info.description}\n{'':<36} {info.detail}")
+    from llms.engines.device import available_devices
+
+    print(f"devices for local models (--device auto picks the first): {', '.join(available_devices())}")
     return 0
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
-    from llms.embedded import prepare_embedded
+    import time
 
-    path = prepare_embedded(log=lambda msg: print(msg, file=sys.stderr))
+    from llms.embedded import embedded_onnx_dir, prepare_embedded
+    from llms.engines.onnx_build import OnnxBuildError, build_int4, is_built, source_fingerprint
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr)
+
+    path = prepare_embedded(log=log)
     print(f"embedded model ready: {path}")
+    # The fast engine's int4 build (onnxruntime-genai); without it `local` runs on the transformers engine.
+    started = time.monotonic()
+    was_built = is_built(embedded_onnx_dir(), source_fingerprint(path))
+    try:
+        built = build_int4(path, embedded_onnx_dir(), log=log)
+    except OnnxBuildError as exc:
+        print(f"note: no int4 build, `local` will use the transformers engine: {exc}", file=sys.stderr)
+        return 0
+    took = "already built" if was_built else f"built in {time.monotonic() - started:.1f} s"
+    print(f"int4 onnxruntime model ready ({took}): {built}")
     return 0
 
 
@@ -62,6 +81,9 @@ def _build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_prompts_parser(sub)
+    from apps.cli_logs import add_parser as add_logs_parser  # recipes logs: the run history
+
+    add_logs_parser(sub)
     run = sub.add_parser(
         "run",
         help="run an app",

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,6 +17,7 @@ __all__ = [
     "print_json",
     "print_stream",
     "progress_bar",
+    "read_line",
     "run_app",
     "wants_stream",
 ]
@@ -43,6 +43,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--temperature", type=float, help="0 = greedy (default)")
     group.add_argument("--seed", type=int, help="seed for sampling")
     group.add_argument("--threads", type=int, help="torch threads for local models (env RECIPES_THREADS)")
+    group.add_argument(
+        "--device", help="local models: auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps"
+    )
+    group.add_argument(
+        "--dtype", help="local models: auto (half precision on a GPU, float32 on CPU), float32, bfloat16, float16"
+    )
+    group.add_argument("--engine", help="local models: auto (default), onnxruntime or transformers")
     stream = group.add_mutually_exclusive_group()
     stream.add_argument(
         "--stream",
@@ -55,11 +62,26 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--json", action="store_true", help="print one machine-readable JSON object")
     group.add_argument("--verbose", action="store_true", help="trace each step: inputs, output, time")
     group.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    from apps.run_log import add_run_arguments  # --cache, --no-log, --record FILE, --replay FILE
+
+    add_run_arguments(group)
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("max_new_tokens", "temperature", "seed", "threads", "base_url", "timeout", "max_retries")
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+_OPTION_NAMES = (
+    "max_new_tokens", "temperature", "seed", "threads", "device", "dtype", "engine", "base_url", "timeout",
+    "max_retries",
+)
+
+
+def _options(args: argparse.Namespace, prefer: dict[str, Any] | None) -> dict[str, Any]:
+    """The user's options (a backend refuses those it does not take) over the app's `prefer`red defaults, which
+    apply only where the backend takes them (movie night's repetition_penalty is local-only)."""
+    from llms import accepted_options, parse_spec
+
+    given = {n: getattr(args, n) for n in _OPTION_NAMES if getattr(args, n, None) is not None}
+    accepted = accepted_options(parse_spec(args.model).provider)
+    defaults = {k: v for k, v in (prefer or {}).items() if k in accepted and v is not None}
+    return {**defaults, **given}
 
 
 def _quiet_transformers() -> None:
@@ -74,12 +96,16 @@ def _quiet_transformers() -> None:
         pass
 
 
-def model_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
-    """The chat model the user asked for, with `--fallback` applied when given."""
+def model_from_args(args: argparse.Namespace, prefer: dict[str, Any] | None = None, **overrides: Any) -> Any:
+    """The chat model the user asked for, with `--fallback` applied when given; `prefer`: the app's defaults for
+    options only some backends take; `overrides`: options the app sets on every backend."""
+    from apps.run_log import attach, replay_model
     from llms import load_model
 
+    if getattr(args, "replay", None):
+        return replay_model(args)
     _quiet_transformers()
-    model = load_model(args.model, **{**_options(args), **overrides})
+    model = attach(load_model(args.model, **{**_options(args, prefer), **overrides}), args)
     if getattr(args, "fallback", None) and args.model.startswith("openai:"):
         from llms.fallback import with_fallback
 
@@ -87,12 +113,15 @@ def model_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     return model
 
 
-def llm_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
-    """The text-completion LLM for the classic chain path."""
+def llm_from_args(args: argparse.Namespace, prefer: dict[str, Any] | None = None, **overrides: Any) -> Any:
+    """The text-completion LLM for the classic chain path (`prefer` and `overrides` as in `model_from_args`)."""
+    from apps.run_log import attach, replay_model
     from llms import load_llm
 
+    if getattr(args, "replay", None):
+        return replay_model(args, chat=False)
     _quiet_transformers()
-    return load_llm(args.model, **{**_options(args), **overrides})
+    return attach(load_llm(args.model, **{**_options(args, prefer), **overrides}), args)
 
 
 def wants_stream(args: argparse.Namespace) -> bool:
@@ -110,12 +139,28 @@ def print_stream(chunks: Iterable[str]) -> str:
     return "".join(parts)
 
 
+MAX_LINE_CHARS = 100_000  # one chat turn or answer typed or piped in; /dev/zero must not fill memory
+
+
+def read_line(stream: Any = None, limit: int = MAX_LINE_CHARS) -> str:
+    """One line from `stream` (default stdin), "" at end of input; a line longer than `limit` characters is a
+    ValueError, found after reading at most `limit` + 2 characters."""
+    line = str((stream or sys.stdin).readline(limit + 2))
+    if len(line.rstrip("\r\n")) > limit:
+        raise ValueError(f"an input line is longer than {limit} characters; is stdin a text file?")
+    return line
+
+
 def print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """`exc` on one line, secrets masked (`llms.redact`: the key in the environment or in the failing request,
+    header values, URL userinfo, ``sk-...`` tokens) before it is cut to 400 characters."""
+    from llms.redact import known_secrets, redact
+
+    text = " ".join(redact(str(exc), known_secrets(exc)).split()) or type(exc).__name__
     return text if len(text) <= 400 else text[:397] + "..."
 
 
@@ -128,8 +173,10 @@ def app_main(run: Callable[[argparse.Namespace], int], parser: argparse.Argument
         print("\ninterrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if getattr(args, "debug", False):
-            traceback.print_exc()
+        if getattr(args, "debug", False):  # the traceback, redacted as the one line is: servers echo keys
+            from llms.redact import format_exception
+
+            sys.stderr.write(format_exception(exc))
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
 
@@ -144,7 +191,9 @@ def run_app(
     """What every app's `main` does: build its parser from its docstring and options, then `app_main`."""
     parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    return app_main(run, parser, argv)
+    from apps.run_log import logged  # the run history, --record and --replay around the app's run
+
+    return app_main(logged(run, prog), parser, argv)
 
 
 def progress_bar(label: str, total: int, *, completed: int = 0, transient: bool = False) -> Any:

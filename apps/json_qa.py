@@ -2,6 +2,9 @@
 
 Run:  python -m apps.json_qa "What is 2+2?"
       recipes run json-qa --input questions.txt --output answers.jsonl    (results written as they finish)
+      recipes run json-qa --input questions.txt --output answers.jsonl --resume   (only what is not done yet)
+
+Input files are capped at 64 MiB (set RECIPES_MAX_INPUT_BYTES to raise the cap).
 """
 
 from __future__ import annotations
@@ -19,39 +22,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("question", nargs="*", help="the question (or use --input)")
     parser.add_argument("--input", help="a file of questions: one per line (.txt) or JSON lines (.jsonl)")
     parser.add_argument("--output", help="where --input results go as JSON lines (default: stdout)")
+    parser.add_argument(
+        "--resume", action="store_true", help="with --output: skip questions already answered there and append"
+    )
     parser.add_argument("--concurrency", type=int, default=2, help="questions in flight at once with --input")
     parser.add_argument("--lang", choices=["en", "ko"], help="prompt language (default: the question's)")
     add_model_arguments(parser)
+
+
+def _as_question(value: Any) -> dict[str, Any]:
+    """A .txt line is a bare question; a .jsonl line may already be {"question": ...}; an empty one is an error."""
+    item = {"question": value} if isinstance(value, str) else value
+    if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+        raise ValueError('expected a question: text, or an object with a "question" string')
+    if not item["question"].strip():
+        raise ValueError("empty question")
+    return item
 
 
 def run(args: argparse.Namespace) -> int:
     from chains.json_qa import json_qa
     from chains.language import detect_language
 
-    model = model_from_args(args)
+    if args.input and args.question:
+        raise ValueError("give a question or --input FILE, not both")
+    if args.resume and not (args.input and args.output):
+        raise ValueError("--resume needs --input and --output (the file to continue)")
+    if args.concurrency < 1:
+        raise ValueError(f"--concurrency must be >= 1, got {args.concurrency}")
+    question = " ".join(args.question).strip()
+    if not args.input and not question:
+        raise ValueError("no question given (pass one, or --input FILE)")
     if args.input:
         from langchain_core.runnables import RunnableLambda
 
-        from apps.runner import read_inputs, run_many
+        from apps.runner import InputFileError, read_inputs, run_many
 
-        questions = read_inputs(args.input)
-        chain = json_qa(model, lang=args.lang or "en")
-        # A .txt line is a bare question; a .jsonl line may already be {"question": ...}.
-        as_dict: RunnableLambda[Any, dict[str, Any]] = RunnableLambda(
-            lambda q: {"question": q} if isinstance(q, str) else q
-        )
+        questions = read_inputs(args.input)  # before loading the model: a bad file fails in a moment
+        if not questions:
+            raise InputFileError(f"{args.input} holds no questions (one per line, or JSON lines)")
+        chain = json_qa(model_from_args(args), lang=args.lang or "en")
+        as_dict: RunnableLambda[Any, dict[str, Any]] = RunnableLambda(_as_question)
         summary = run_many(
             as_dict | chain,
             questions,
             args.output or sys.stdout,
             max_concurrency=args.concurrency,
             progress=sys.stderr.isatty(),
+            resume=args.resume,
         )
         print(summary.line(), file=sys.stderr)
         return summary.exit_code
-    question = " ".join(args.question).strip()
-    if not question:
-        raise ValueError("no question given (pass one, or --input FILE)")
+    model = model_from_args(args)
     answer = json_qa(model, lang=args.lang or detect_language(question)).invoke({"question": question})
     print_json({"question": question, **answer.model_dump()} if args.json else answer.model_dump())
     return 0

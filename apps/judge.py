@@ -56,12 +56,18 @@ def _rows(path: Path) -> list[Any]:
 
     if path.suffix.lower() != ".json":
         return read_inputs(path)
+    from chains.files import read_text_bounded
+
     try:
-        rows = json.loads(path.read_text(encoding="utf-8-sig"))
+        rows = json.loads(read_text_bounded(path))  # capped: RECIPES_MAX_INPUT_BYTES
     except FileNotFoundError:
         raise JudgeInputError(f"file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise JudgeInputError(f"{path}: not valid UTF-8 JSON ({err})") from None
+    except RecursionError:
+        raise JudgeInputError(f"{path}: JSON nested too deeply") from None
+    except OSError as err:
+        raise JudgeInputError(f"cannot read {path}: {err.strerror}") from None
     if not isinstance(rows, list):
         raise JudgeInputError(f"{path}: expected a JSON list")
     return rows
@@ -184,17 +190,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_concurrency < 1 or (args.limit is not None and args.limit < 1):
         raise ValueError("--max-concurrency and --limit must be >= 1")
+    sink = _open_out(args.out)  # creates nothing yet; an unwritable path fails before any model loads
     label_a, model_a, file_a = _side(args, "a")
     label_b, model_b, file_b = _side(args, "b")
     items = _items(args, {k: v for k, v in (("a", file_a), ("b", file_b)) if v is not None})
     judge_spec = args.judge or args.model
     judge = model_from_args(argparse.Namespace(**{**vars(args), "model": judge_spec}))
-    tokens = args.max_new_tokens or ANSWER_TOKENS
+    tokens = ANSWER_TOKENS if args.max_new_tokens is None else args.max_new_tokens
     ask = {s: answer_chain(m, lang=args.lang, max_new_tokens=tokens) for s, m in (("a", model_a), ("b", model_b)) if m}
     config: RunnableConfig = {"max_concurrency": args.max_concurrency}
     records: list[dict[str, Any]] = []
     judged: list[Any] = []
-    sink = _open_out(args.out)
     bar = progress_bar("judging", len(items), transient=True)
     if bar is not None:
         bar.start()
@@ -215,7 +221,6 @@ def run(args: argparse.Namespace) -> int:
                 records.append({"index": i, **pair, **verdict.to_dict()})
                 if sink is not None:
                     sink.write(json.dumps(records[-1], ensure_ascii=False) + "\n")
-                    sink.flush()
             if bar is not None:
                 bar.update(bar.task_ids[0], completed=len(records))
     except KeyboardInterrupt:
@@ -239,15 +244,37 @@ def run(args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
-def _open_out(path: str | None) -> TextIO | None:
-    from apps.runner import OutputFileError
+class _LazyOut:
+    """The --out file, created (or truncated) when the first record is written, each record flushed at once: a
+    run that fails or is interrupted before its first verdict leaves no empty file (and an older one intact)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: TextIO | None = None
+
+    def write(self, text: str) -> None:
+        if self._fh is None:
+            from apps.runner import OutputFileError
+
+            try:
+                self._fh = self.path.open("w", encoding="utf-8")
+            except OSError as err:
+                raise OutputFileError(f"cannot write results to {self.path}: {err.strerror}") from None
+        self._fh.write(text)
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def _open_out(path: str | None) -> _LazyOut | None:
+    from apps.runner import check_output_path
 
     if not path:
         return None
-    try:
-        return Path(path).open("w", encoding="utf-8")
-    except OSError as err:
-        raise OutputFileError(f"cannot write results to {path}: {err.strerror}") from None
+    check_output_path(Path(path))  # an unwritable path fails now, before any model runs
+    return _LazyOut(Path(path))
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

@@ -10,7 +10,15 @@ import argparse
 import sys
 from typing import Any, Literal
 
-from apps.common import add_model_arguments, llm_from_args, model_from_args, print_json, run_app, wants_stream
+from apps.common import (
+    add_model_arguments,
+    llm_from_args,
+    model_from_args,
+    print_json,
+    read_line,
+    run_app,
+    wants_stream,
+)
 
 __all__ = ["QUESTION", "add_arguments", "main", "run"]
 
@@ -35,7 +43,7 @@ def _ask(lang: str | None) -> str:
     if sys.stdin.isatty():
         return input(f"{question}\n> ")
     print(question, file=sys.stderr)
-    return sys.stdin.readline()
+    return read_line()
 
 
 def _print_genres(genres: list[str], lang: str) -> None:
@@ -56,7 +64,8 @@ def _run_classic(args: argparse.Namespace, answer: str, lang: str) -> int:
     from chains.movie_night import movie_night_classic
 
     # Small models loop without it ("The Matrix" x18, measured); a mild penalty keeps the text readable.
-    llm = llm_from_args(args, repetition_penalty=1.3, max_new_tokens=args.max_new_tokens or 80)
+    budget = 80 if args.max_new_tokens is None else args.max_new_tokens  # 0 is refused, not taken for "unset"
+    llm = llm_from_args(args, {"repetition_penalty": 1.3}, max_new_tokens=budget)
     chain = movie_night_classic(llm, lang=lang, verbose=not args.json, simple=not args.sequential_chain)
     if args.sequential_chain:
         result = chain.invoke({"answer": answer})
@@ -82,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     from chains.movie_night import movie_night
 
-    recipe = movie_night(model_from_args(args, repetition_penalty=1.2), lang=lang, verbose=args.verbose)
+    recipe = movie_night(model_from_args(args, {"repetition_penalty": 1.2}), lang=lang, verbose=args.verbose)
     if wants_stream(args):
         result: dict[str, Any] = {}
         for chunk in recipe.stream({"answer": answer}):

@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from chains.perfect_day import language_of, perfect_day, perfect_day_classic
 
-    city = " ".join(args.city)
+    city = " ".join(args.city).strip()
+    if not city:
+        raise ValueError("no city given: say which city the day is in")
     lang = language_of(city)
     started = time.monotonic()
     if args.classic:

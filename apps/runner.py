@@ -1,7 +1,9 @@
 """Run a Runnable over many inputs, writing each result as a JSONL line the moment it finishes.
 
 Nothing finished is lost: a failing item is recorded and the run goes on; Ctrl-C (or `stop_on_error`) stops it
-with every finished line already flushed, and the `RunSummary` says what happened.
+with every finished line already flushed, and the `RunSummary` says what happened. On Ctrl-C the calls in flight
+are stopped too (a model call in a worker thread at interpreter exit aborted the process: SIGABRT, not 130), and
+the results file is created only when the first result is written, so a run that fails first leaves no empty file.
 
 >>> import io
 >>> from langchain_core.runnables import RunnableLambda
@@ -12,11 +14,15 @@ with every finished line already flushed, and the `RunSummary` says what happene
 
 from __future__ import annotations
 
+import contextvars
+import ctypes
 import json
+import os
 import queue
+import stat
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
@@ -27,11 +33,22 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
 from apps.common import progress_bar
+from chains.files import read_text_bounded
 from llms.errors import RecipesError
 
-__all__ = ["InputFileError", "OutputFileError", "RunSummary", "read_inputs", "read_results", "run_many"]
+__all__ = [
+    "InputFileError",
+    "OutputFileError",
+    "RunSummary",
+    "check_output_path",
+    "drop_torn_line",
+    "read_inputs",
+    "read_results",
+    "run_many",
+]
 
 MAX_ERRORS_KEPT = 20
+CANCEL_GRACE_S = 10.0  # how long Ctrl-C waits for the calls in flight to stop (a model step, an HTTP read)
 
 
 class InputFileError(RecipesError, ValueError):
@@ -49,7 +66,7 @@ def read_inputs(path: str | Path) -> list[Any]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text_bounded(path)
     except FileNotFoundError:
         raise InputFileError(f"input file not found: {path}") from None
     except UnicodeDecodeError as err:
@@ -65,20 +82,83 @@ def read_inputs(path: str | Path) -> list[Any]:
             values.append(json.loads(line))
         except json.JSONDecodeError as err:
             raise InputFileError(f"{path}:{n}: not valid JSON ({err.msg}); one JSON value per line") from None
+        except RecursionError:
+            raise InputFileError(f"{path}:{n}: JSON nested too deeply") from None
     return values
 
 
 def read_results(path: str | Path) -> dict[int, dict[str, Any]]:
     """The records of a results file by input index (a torn last line, from a crash, is skipped)."""
     records: dict[int, dict[str, Any]] = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("index"), int):
-            records[record["index"]] = record
+    _check_regular(Path(path))
+    try:
+        with open(path, encoding="utf-8") as fh:  # line by line: a results file may be larger than its inputs
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                except (json.JSONDecodeError, RecursionError):
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("index"), int):
+                    records[record["index"]] = record
+    except UnicodeDecodeError:
+        raise OutputFileError(f"{path} is not a results file (not UTF-8 JSON lines)") from None
     return records
+
+
+def _check_regular(path: Path) -> None:
+    """Results are read back and appended to: only a regular file can be (a FIFO or /dev/zero cannot)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise OutputFileError(f"cannot use {path} for results: {err.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise OutputFileError(f"cannot use {path} for results: not a regular file")
+
+
+def check_output_path(path: Path) -> None:
+    """Fail before the run (not after its first result) when `path` cannot be written; creates nothing.
+    (Devices are fine to write to: ``--output /dev/stdout``; only resuming needs a regular file.)"""
+    if path.is_dir():
+        raise OutputFileError(f"cannot write results to {path}: it is a directory")
+    parent = path.parent
+    if not parent.is_dir():
+        raise OutputFileError(f"cannot write results to {path}: {parent} is not a directory")
+    if not os.access(path if path.exists() else parent, os.W_OK):
+        raise OutputFileError(f"cannot write results to {path}: permission denied")
+
+
+def drop_torn_line(path: str | Path) -> bool:
+    """Make a results file end at a line break before appending to it: a last line without one (a crash cut it
+    mid-write) is removed, or, if it is a whole JSON record, given its line break. True if the file changed."""
+    with open(path, "r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return False
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return False
+        start = size
+        while start > 0:  # back to the last line break, a block at a time
+            step = min(1 << 16, start)
+            fh.seek(start - step)
+            found = fh.read(step).rfind(b"\n")
+            if found >= 0:
+                start = start - step + found + 1
+                break
+            start -= step
+        fh.seek(start)
+        try:
+            whole = isinstance(json.loads(fh.read()), dict)
+        except (ValueError, RecursionError):  # not JSON, or not UTF-8
+            whole = False
+        if whole:
+            fh.seek(0, os.SEEK_END)
+            fh.write(b"\n")
+        else:
+            fh.truncate(start)
+    return True
 
 
 @dataclass
@@ -132,15 +212,52 @@ def _error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {first}"[:500]
 
 
-def _worker(
-    runnable: Runnable[Any, Any], config: RunnableConfig | None, tasks: queue.Queue[Any], results: queue.Queue[Any]
-) -> None:
-    while (task := tasks.get()) is not None:
-        index, value = task
+class _Cancelled(BaseException):
+    """Raised inside a worker's model call after Ctrl-C, so the call stops at its next Python step (a BaseException:
+    `except Exception` in libraries does not swallow it)."""
+
+
+class _Worker(threading.Thread):
+    """Runs items from `tasks`; `busy` (under `lock`) says it is inside a model call and may be cancelled."""
+
+    def __init__(
+        self,
+        runnable: Runnable[Any, Any],
+        config: RunnableConfig | None,
+        tasks: queue.Queue[Any],
+        results: queue.Queue[Any],
+    ) -> None:
+        super().__init__(daemon=True)
+        self.runnable, self.config, self.tasks, self.results = runnable, config, tasks, results
+        self.lock = threading.Lock()
+        self.busy = False
+        # The caller's context (LangChain callback hooks: the run history, --record) goes with the work.
+        self.context = contextvars.copy_context()
+
+    def run(self) -> None:
         try:
-            results.put((index, value, True, runnable.invoke(value, config)))
-        except BaseException as err:  # report everything: a dying daemon thread would hang the run
-            results.put((index, value, False, err))
+            while (task := self.tasks.get()) is not None:
+                index, value = task
+                with self.lock:
+                    self.busy = True
+                try:
+                    outcome = (True, self.context.run(self.runnable.invoke, value, self.config))
+                except _Cancelled:
+                    raise
+                except BaseException as err:  # report everything: a dying daemon thread would hang the run
+                    outcome = (False, err)
+                finally:
+                    with self.lock:
+                        self.busy = False
+                self.results.put((index, value, *outcome))
+        except _Cancelled:
+            return  # stopped after Ctrl-C: what it had not reported counts as not run
+
+    def cancel(self) -> None:
+        """Raise `_Cancelled` in this thread if it is inside a model call (it leaves at its next Python step)."""
+        with self.lock:
+            if self.busy and self.ident is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.ident), ctypes.py_object(_Cancelled))
 
 
 def _record(index: int, value: Any, ok: bool, outcome: Any) -> str:
@@ -151,6 +268,39 @@ def _record(index: int, value: Any, ok: bool, outcome: Any) -> str:
         record["error"] = _error_text(outcome)
         record["error_type"] = type(outcome).__name__
     return json.dumps(record, ensure_ascii=False, default=str) + "\n"
+
+
+def _stop_workers(
+    workers: list[_Worker], tasks: queue.Queue[Any], results: queue.Queue[Any], emit: Callable[..., None]
+) -> None:
+    """After Ctrl-C: cancel the calls in flight and wait (at most `CANCEL_GRACE_S`) until no worker is inside one.
+
+    A worker thread still inside torch when the interpreter exits is torn down mid-call, and the process died with
+    SIGABRT ("terminate called without an active exception") instead of exiting 130. Results that finish anyway
+    are written; a second Ctrl-C stops the wait.
+    """
+    deadline = time.monotonic() + CANCEL_GRACE_S
+    try:
+        while True:  # items handed out but not yet started: no worker may start them now
+            try:
+                tasks.get_nowait()
+            except queue.Empty:
+                break
+        for w in workers:
+            w.cancel()
+        while time.monotonic() < deadline:
+            try:
+                index, value, ok, outcome = results.get(timeout=0.05)
+            except queue.Empty:
+                if not any(w.busy for w in workers):
+                    break
+                for w in workers:  # one that started its call just before being cancelled
+                    w.cancel()
+                continue
+            if ok:
+                emit(index, value, ok, outcome)
+    except KeyboardInterrupt:
+        pass
 
 
 def run_many(
@@ -167,36 +317,56 @@ def run_many(
     """Invoke `runnable` on each input (`max_concurrency` at a time) and write JSONL lines
     ``{"index", "input", "output"}`` or ``{"index", "input", "error", "error_type"}`` as each finishes.
 
-    resume: with a file `out`, skip indices that already have an output and append to it.
-    Ctrl-C returns a summary with ``interrupted=True`` (unfinished items are simply absent from the file).
+    resume: with a file `out`, skip indices that already have an output and append to it (a last line cut by a
+    crash is dropped first, so no record is glued onto it). A file `out` is created (or truncated) only when the
+    first result is written: a run that fails or is interrupted before that leaves no empty file behind.
+    Ctrl-C returns a summary with ``interrupted=True``: calls in flight are stopped (results that finish while
+    they stop are still written); unfinished items are simply absent from the file.
     """
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
     items = list(enumerate(inputs))
     summary = RunSummary(total=len(items), output="" if not isinstance(out, str | Path) else str(out))
     done: set[int] = set()
-    if resume and isinstance(out, str | Path) and Path(out).exists():
-        done = {i for i, r in read_results(out).items() if "output" in r}
-        summary.skipped = sum(1 for i, _ in items if i in done)
+    path = Path(out) if isinstance(out, str | Path) else None
+    if path is not None:
+        check_output_path(path)
+        if resume and path.exists():
+            done = {i for i, r in read_results(path).items() if "output" in r}
+            summary.skipped = sum(1 for i, _ in items if i in done)
     todo = iter([(i, v) for i, v in items if i not in done])
     tasks: queue.Queue[Any] = queue.Queue()
     results: queue.Queue[Any] = queue.Queue()
     started = time.monotonic()
     with ExitStack() as stack:
-        if isinstance(out, str | Path):
-            try:
-                sink: TextIO = stack.enter_context(open(out, "a" if resume else "w", encoding="utf-8"))
-            except OSError as err:
-                raise OutputFileError(f"cannot write results to {out}: {err.strerror}") from None
-        else:
-            sink = out
+        opened: list[TextIO] = [] if path is not None else [out]  # type: ignore[list-item]
+
+        def emit(index: int, value: Any, ok: bool, outcome: Any) -> None:
+            if not opened:
+                assert path is not None
+                try:
+                    if resume and path.exists():
+                        drop_torn_line(path)
+                    opened.append(stack.enter_context(open(path, "a" if resume else "w", encoding="utf-8")))
+                except OSError as err:
+                    raise OutputFileError(f"cannot write results to {path}: {err.strerror}") from None
+            opened[0].write(_record(index, value, ok, outcome))
+            opened[0].flush()
+            if ok:
+                summary.ok += 1
+            else:
+                summary.failed += 1
+                if len(summary.errors) < MAX_ERRORS_KEPT:
+                    summary.errors.append((index, _error_text(outcome)))
+            if bar is not None:
+                bar.update(bar.task_ids[0], advance=1, description=f"{summary.ok} ok, {summary.failed} failed")
+
         bar = progress_bar("running", summary.total) if progress else None
         if bar is not None:
             stack.enter_context(bar)
             bar.update(bar.task_ids[0], advance=summary.skipped)
         workers = [
-            threading.Thread(target=_worker, args=(runnable, config, tasks, results), daemon=True)
-            for _ in range(min(max_concurrency, max(1, summary.total)))
+            _Worker(runnable, config, tasks, results) for _ in range(min(max_concurrency, max(1, summary.total)))
         ]
         for w in workers:
             w.start()
@@ -217,21 +387,12 @@ def run_many(
                 except queue.Empty:
                     continue
                 in_flight -= 1
-                sink.write(_record(index, value, ok, outcome))
-                sink.flush()
-                if ok:
-                    summary.ok += 1
-                else:
-                    summary.failed += 1
-                    if len(summary.errors) < MAX_ERRORS_KEPT:
-                        summary.errors.append((index, _error_text(outcome)))
-                    if stop_on_error and feeding:
-                        summary.stopped_on_error, feeding = True, False
-                if bar is not None:
-                    bar.update(bar.task_ids[0], advance=1, description=f"{summary.ok} ok, {summary.failed} failed")
+                emit(index, value, ok, outcome)
+                if not ok and stop_on_error and feeding:
+                    summary.stopped_on_error, feeding = True, False
         except KeyboardInterrupt:
-            # Workers are daemons: an in-flight model call cannot hold the process; finished lines are on disk.
             summary.interrupted = True
+            _stop_workers(workers, tasks, results, emit)
         finally:
             for _ in workers:
                 tasks.put(None)

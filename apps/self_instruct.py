@@ -5,7 +5,8 @@ Run:  recipes run self-instruct --n 10 --out tasks.json                 (embedde
       python -m apps.self_instruct --seed-file my_seeds.json --model hf:EleutherAI/gpt-neo-125m
 
 Each kept task is appended to <out>.partial.jsonl as it is made; <out> (a JSON list) is written at the end,
-also after Ctrl-C or an error, so nothing kept is lost. A task is kept only if its instruction's ROUGE-L F1 to
+also after Ctrl-C or an error, so nothing kept is lost; a run that kept no task writes no file (an empty list
+would only block the next run). A task is kept only if its instruction's ROUGE-L F1 to
 every kept instruction (seeds included) is below 0.7 and it is non-empty and not cut at a length limit.
 """
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = load_seed_tasks(args.seed_file, lang=None if args.seed_file else lang)
     earlier = _earlier_tasks(out, journal_path, args.resume, args.force)
     model = model_from_args(args)
-    budget = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}
+    budget = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens is not None else {}
     recipe = SelfInstruct(
         model, seeds, lang=lang, existing=earlier, num_examples=args.num_examples,
         temperature=0.8 if args.temperature is None else args.temperature, seed=args.seed or 0,
@@ -95,10 +96,14 @@ def run(args: argparse.Namespace) -> int:
     journal: TextIO | None = None
     status = "done"
     try:
-        journal = journal_path.open("a" if args.resume else "w", encoding="utf-8")
-
         def keep(task: Any) -> None:
-            assert journal is not None
+            nonlocal journal
+            if journal is None:  # opened with the first kept task: a run that keeps none leaves no file
+                if args.resume and journal_path.exists():
+                    from apps.runner import drop_torn_line
+
+                    drop_torn_line(journal_path)  # a line cut by a kill would swallow the next task
+                journal = journal_path.open("a" if args.resume else "w", encoding="utf-8")
             journal.write(json.dumps(task.model_dump(), ensure_ascii=False) + "\n")
             journal.flush()
 
@@ -120,21 +125,28 @@ def run(args: argparse.Namespace) -> int:
             bar.stop()
         if journal is not None:
             journal.close()
-        _write_json(out, recipe.tasks)
-        journal_path.unlink(missing_ok=True)  # everything in it is now in <out>
+        written = bool(recipe.tasks)
+        if written:
+            _write_json(out, recipe.tasks)
+        journal_path.unlink(missing_ok=True)  # everything in it is now in <out> (a failed run kept nothing)
         if status != "done":
-            print(f"{status} after {recipe.calls} prompts: wrote the {len(recipe.tasks)} tasks kept so far to {out}"
-                  " (add --resume to continue)", file=sys.stderr)
+            saved = (f"wrote the {len(recipe.tasks)} tasks kept so far to {out} (add --resume to continue)"
+                     if written else f"no task kept, so nothing written to {out}")
+            print(f"{status} after {recipe.calls} prompts: {saved}", file=sys.stderr)
     summary = {
-        "out": str(out), "tasks": len(recipe.tasks), "new": len(recipe.kept), "resumed": len(earlier),
+        "out": str(out), "written": written, "tasks": len(recipe.tasks), "new": len(recipe.kept),
+        "resumed": len(earlier),
         "calls": recipe.calls, "rejected": dict(recipe.rejected), "unused": recipe.unused,
         "seconds": round(time.monotonic() - started, 1), "interrupted": status == "interrupted",
     }
     if args.json:
         print_json(summary)
-    elif status == "done":
+    elif status == "done" and written:
         print(f"wrote {len(recipe.tasks)} tasks to {out} ({len(recipe.kept)} new in {recipe.calls} prompts; "
               f"rejected: {_rejected_text(recipe.rejected)})")
+    elif status == "done":
+        print(f"no task kept in {recipe.calls} prompts (rejected: {_rejected_text(recipe.rejected)}); "
+              f"nothing written to {out}")
     if status == "interrupted":
         return 130
     if len(recipe.tasks) < args.n:

@@ -41,8 +41,10 @@ def _table(word: str, answers: dict[str, str]) -> None:
 def run(args: argparse.Namespace) -> int:
     from chains.translate import translate, translate_all
 
-    word = " ".join(args.word)
-    model = model_from_args(args, max_new_tokens=args.max_new_tokens or 16)
+    word = " ".join(args.word).strip()
+    if not word:
+        raise ValueError("no word given: say what to translate")
+    model = model_from_args(args, max_new_tokens=16 if args.max_new_tokens is None else args.max_new_tokens)
     if args.mode == "all":
         answers = translate_all(model, lang=args.lang).invoke({"word": word})
         if args.json:

@@ -38,9 +38,11 @@ def main() -> None:
     import torch
 
     from llms import load_model
+    from llms.engines.base import GenerationOptions
 
-    model = load_model(args.model, max_new_tokens=args.tokens)
-    engine = model.local.engine  # type: ignore[attr-defined]
+    # The transformers engine: this compares our wrapper with raw generate (bench/engines.py compares engines).
+    model = load_model(args.model, max_new_tokens=args.tokens, engine="transformers")
+    engine = model.engine  # type: ignore[attr-defined]
     print(f"model={args.model} threads={torch.get_num_threads()} new_tokens<={args.tokens}")
     model.invoke("warm up")
 
@@ -62,7 +64,7 @@ def main() -> None:
 
     # Context: the same ratio for raw `model.generate` with every row forced to the full length, i.e. the
     # ceiling when no row stops early (in a real batch, finished rows still ride along as padding).
-    texts = [model._to_chat_prompt(model._convert_input(p).to_messages()) for p in PROMPTS]  # type: ignore[attr-defined]
+    texts = [model._prompt(model._convert_input(p).to_messages()) for p in PROMPTS]  # type: ignore[attr-defined]
     forced = {}
     for size in (1, len(texts)):
         enc = engine.tokenizer(texts[:size], return_tensors="pt", padding=True, padding_side="left")
@@ -82,12 +84,12 @@ def main() -> None:
     )
 
     # Overhead: the same prompt, the same number of new tokens (eos disabled so both run to the limit).
-    prompt_text = model._to_chat_prompt(model._convert_input(PROMPTS[0]).to_messages())  # type: ignore[attr-defined]
+    prompt_text = model._prompt(model._convert_input(PROMPTS[0]).to_messages())  # type: ignore[attr-defined]
     enc = engine.tokenizer(prompt_text, return_tensors="pt")
     ours_t, raw_t = [], []
     for _ in range(args.repeats):
         started = time.perf_counter()
-        ours = engine.generate([prompt_text], max_new_tokens=args.tokens)
+        ours = engine.generate([prompt_text], GenerationOptions(max_new_tokens=args.tokens))
         ours_t.append(time.perf_counter() - started)
         started = time.perf_counter()
         with torch.inference_mode():

@@ -21,7 +21,7 @@ from typing import Any, Literal, cast
 from langchain_core.exceptions import OutputParserException
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompt_values import PromptValue
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import BaseModel, ConfigDict, Field
 
 from chains.language import detect_language
@@ -216,5 +216,11 @@ def judge_pairs(
 
 
 def judge_pair(model: Runnable[Any, Any], *, lang: str | None = None) -> Runnable[dict[str, Any], Judgement]:
-    """The Runnable form for one item: ``{"instruction", "answer_a", "answer_b"}`` -> `Judgement`."""
-    return RunnableLambda(lambda item: judge_pairs(model, [item], lang=lang)[0], name="judge_pair")
+    """The Runnable form for one item: ``{"instruction", "answer_a", "answer_b"}`` -> `Judgement`; the config's
+    ``max_concurrency`` applies to its two asks (``with_config(max_concurrency=1)`` asks them in order)."""
+
+    def one(item: dict[str, Any], config: RunnableConfig) -> Judgement:
+        limit = config.get("max_concurrency") or 4
+        return judge_pairs(model, [item], lang=lang, max_concurrency=limit)[0]
+
+    return RunnableLambda(one, name="judge_pair")

@@ -75,9 +75,11 @@ class NewTask(BaseModel):
 # -- files --------------------------------------------------------------------------------------------------------
 def load_tasks(path: str | Path) -> list[AlpacaTask]:
     """Tasks from an Alpaca JSON list (``.json``) or one object per line (``.jsonl``; a torn last line is skipped)."""
+    from chains.files import read_text_bounded
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text_bounded(path)  # capped: RECIPES_MAX_INPUT_BYTES
     except FileNotFoundError:
         raise SeedFileError(f"task file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -87,13 +89,15 @@ def load_tasks(path: str | Path) -> list[AlpacaTask]:
         for line in text.splitlines():
             try:
                 rows.append(json.loads(line))
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 continue  # a line cut by a crash; the lines before it are whole
     else:
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as err:
             raise SeedFileError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+        except RecursionError:
+            raise SeedFileError(f"{path}: JSON nested too deeply") from None
     if not isinstance(rows, list):
         raise SeedFileError(f"{path}: expected a JSON list of {{instruction, input, output}} objects")
     return [_task(row, f"{path}[{i}]") for i, row in enumerate(rows)]

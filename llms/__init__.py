@@ -10,23 +10,32 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from llms.errors import ModelNotAvailableError, RecipesError, UnknownModelSpecError
+from llms.errors import ModelNotAvailableError, OptionNotSupportedError, RecipesError, UnknownModelSpecError
 
 if TYPE_CHECKING:
+    from llms.capabilities import ModelCapabilities, capabilities_of
     from llms.fake import FakeChatModel, FakeLLM
     from llms.limits import with_max_tokens
-    from llms.options import ModelOptions, default_threads
-    from llms.registry import DEFAULT_SPEC, ModelSpec, describe_specs, load_llm, load_model, parse_spec
+    from llms.local import LocalChatModel, LocalLLM
+    from llms.options import ModelOptions, accepted_options, default_threads
+    from llms.registry import describe_specs, load_llm, load_model
+    from llms.spec import DEFAULT_SPEC, ModelSpec, parse_spec
 
 __all__ = [
     "DEFAULT_SPEC",
     "FakeChatModel",
     "FakeLLM",
+    "LocalChatModel",
+    "LocalLLM",
+    "ModelCapabilities",
     "ModelNotAvailableError",
     "ModelOptions",
     "ModelSpec",
+    "OptionNotSupportedError",
     "RecipesError",
     "UnknownModelSpecError",
+    "accepted_options",
+    "capabilities_of",
     "default_threads",
     "describe_specs",
     "load_llm",
@@ -40,14 +49,19 @@ _LAZY = {
     "FakeChatModel": "llms.fake",
     "FakeLLM": "llms.fake",
     "with_max_tokens": "llms.limits",
+    "LocalChatModel": "llms.local",
+    "LocalLLM": "llms.local",
+    "ModelCapabilities": "llms.capabilities",
+    "capabilities_of": "llms.capabilities",
     "ModelOptions": "llms.options",
+    "accepted_options": "llms.options",
     "default_threads": "llms.options",
-    "DEFAULT_SPEC": "llms.registry",
-    "ModelSpec": "llms.registry",
+    "DEFAULT_SPEC": "llms.spec",
+    "ModelSpec": "llms.spec",
+    "parse_spec": "llms.spec",
     "describe_specs": "llms.registry",
     "load_llm": "llms.registry",
     "load_model": "llms.registry",
-    "parse_spec": "llms.registry",
 }
 
 

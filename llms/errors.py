@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ModelNotAvailableError", "RecipesError", "UnknownModelSpecError"]
+__all__ = ["ModelNotAvailableError", "OptionNotSupportedError", "RecipesError", "UnknownModelSpecError"]
 
 
 class RecipesError(Exception):
@@ -15,3 +15,7 @@ class UnknownModelSpecError(RecipesError, ValueError):
 
 class ModelNotAvailableError(RecipesError, OSError):
     """The model's weights are not on this machine (and could not be fetched); the message says how to get them."""
+
+
+class OptionNotSupportedError(RecipesError, TypeError):
+    """An option the chosen backend does not take (e.g. ``timeout`` on a local model); names both."""

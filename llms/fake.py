@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, PrivateAttr
 
+from llms.capabilities import ModelCapabilities
 from llms.stops import cut_at_stop
 
 __all__ = ["FakeChatModel", "FakeLLM"]
@@ -47,6 +48,18 @@ class FakeChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "recipes-fake-chat"
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        return ModelCapabilities(backend="fake")
+
+    def with_structured_output(  # type: ignore[override]
+        self, schema: Any = None, *, include_raw: bool = False, method: str = "json_schema", **kwargs: Any
+    ) -> Any:
+        """Prompted JSON, parsed and re-asked (`llms.structured.structured_output`), as for any backend."""
+        from llms.structured import structured_output
+
+        return structured_output(self, schema, include_raw=include_raw, method=method, **kwargs)
 
     def _next_text(self, messages: list[BaseMessage], stop: list[str] | None) -> tuple[str, str]:
         self._calls.append(list(messages))

@@ -18,6 +18,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, PrivateAttr
 
+from llms.capabilities import capabilities_of
 from llms.openai_errors import BackendUnreachableError
 
 __all__ = ["FALLBACK_ERRORS", "FallbackModel", "with_fallback"]
@@ -28,13 +29,8 @@ FALLBACK_ERRORS: tuple[type[BaseException], ...] = (BackendUnreachableError,)
 
 
 def _url_of(model: Any) -> str | None:
-    """The primary's base URL for the notice (looks inside `.bind(...)` wrappers)."""
-    while model is not None:
-        url = getattr(model, "openai_api_base", None)
-        if url:
-            return str(url)
-        model = getattr(model, "bound", None)
-    return None
+    """The primary's base URL for the notice, as the model reports it (through `.bind(...)` wrappers)."""
+    return capabilities_of(model).url
 
 
 class FallbackModel(RunnableSerializable[LanguageModelInput, BaseMessage]):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, TypeAdapter
 from llms.errors import RecipesError
 
 __all__ = ["DEFAULT_LIMITS", "GrammarError", "JsonGrammar", "Limits", "bound_schema", "grammar_for", "json_grammar",
-           "json_schema_of"]
+           "json_object_schema", "json_schema_of"]
 
 
 class GrammarError(RecipesError, ValueError):
@@ -124,16 +124,53 @@ def json_grammar(schema: dict[str, Any], limits: Limits | None = DEFAULT_LIMITS)
     return JsonGrammar(bounded, _compile(json.dumps(bounded, sort_keys=False, ensure_ascii=False)))
 
 
+# A key of a free-form object: any JSON string content up to 32 characters (Korean included).
+_KEY_PATTERN = '^[^"\\\\\\x00-\\x1f]{1,32}$'
+
+
+def json_object_schema(depth: int = 3, keys: int = 16, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """"Any JSON object", bounded so a grammar over it always closes: at most `depth` levels of nesting,
+    `keys` keys per object (and items per array), strings of `limits.string_chars`.
+
+    Unbounded JSON mode let a model nest without end (measured ``{"setup":{"setup":...`` to the token limit).
+    """
+    scalar: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}
+    value = scalar
+    for _ in range(depth - 1):
+        value = {
+            "anyOf": [
+                scalar,
+                {"type": "array", "items": value, "maxItems": keys},
+                {"type": "object", "patternProperties": {_KEY_PATTERN: value}, "additionalProperties": False,
+                 "maxProperties": keys},
+            ]
+        }
+    root = {"type": "object", "patternProperties": {_KEY_PATTERN: value}, "additionalProperties": False,
+            "maxProperties": keys}
+    return bound_schema(root, limits)
+
+
 def json_schema_of(schema: Any) -> dict[str, Any]:
-    """The JSON schema of a pydantic model class, a type pydantic knows (`list[int]`, a TypedDict), or a dict."""
+    """The JSON schema of a pydantic (v2 or v1) model class, a type pydantic knows (`list[int]`, a TypedDict),
+    or a JSON-schema dict."""
     if isinstance(schema, dict):
         return schema
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         return schema.model_json_schema()
+    if _is_pydantic_v1(schema):
+        return schema.schema()  # type: ignore[no-any-return]
     try:
         return TypeAdapter(schema).json_schema()
     except Exception as err:  # pydantic raises several kinds for non-types
         raise TypeError(f"not a schema: {schema!r} ({type(err).__name__})") from None
+
+
+def _is_pydantic_v1(schema: Any) -> bool:
+    try:
+        from pydantic import v1
+    except ImportError:  # pragma: no cover - pydantic 2 always ships it
+        return False
+    return isinstance(schema, type) and issubclass(schema, v1.BaseModel)
 
 
 def grammar_for(schema: Any) -> JsonGrammar:

@@ -85,9 +85,10 @@ class JsonSchemaProcessor(LogitsProcessor):
             matcher.unsafe_compute_mask_ptr(self._mask[row].data_ptr(), self._mask.shape[1] * 4)
         # Unpack 32 tokens per int32 word; llguidance's own helper uses torch.compile (13 s on first use).
         allowed = ((self._mask.unsqueeze(-1) >> self._bits) & 1).view(rows, -1)[:, :width].bool()
-        return scores.masked_fill(~allowed, float("-inf"))  # type: ignore[return-value]
+        # The matchers work on the CPU; the mask goes to wherever the model's scores are (a GPU included).
+        return scores.masked_fill(~allowed.to(scores.device), float("-inf"))  # type: ignore[return-value]
 
 
-def grammar_processor(engine: Any, schema: Any) -> JsonSchemaProcessor:
-    """A fresh processor for one `engine.generate` call (`engine` is an `llms.hf_engine.HFEngine`)."""
-    return JsonSchemaProcessor(engine.tokenizer, grammar_for(schema), sorted(engine.eos_ids))
+def grammar_processor(tokenizer: PreTrainedTokenizerBase, schema: Any, eos_ids: Sequence[int]) -> JsonSchemaProcessor:
+    """A fresh processor for one `generate` call: `schema` as a grammar (compiled with the default limits)."""
+    return JsonSchemaProcessor(tokenizer, grammar_for(schema), sorted(eos_ids))

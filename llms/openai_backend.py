@@ -10,117 +10,56 @@ Failures surface as one-line `llms.openai_errors.BackendError`s; retries happen 
 
 from __future__ import annotations
 
-import importlib
-import os
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, GenerationChunk, LLMResult
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI, OpenAI
 from pydantic import SecretStr, model_validator
 
+from llms.capabilities import ModelCapabilities
+from llms.errors import RecipesError
 from llms.openai_errors import (
-    BackendAuthError,
-    BackendConfigError,
     BackendResponseError,
     clean_url,
+    non_openai_body,
     one_line,
     translate_errors,
+)
+from llms.openai_http import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_DEADLINE_S,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_READ_TIMEOUT_S,
+    OPENAI_BASE_URL,
+    Connection,
+    async_http_client,
+    deadline_payload,
+    resolve_connection,
+    sync_http_client,
 )
 from llms.options import ModelOptions
 from llms.stops import cut_at_stop, held_back
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
+    "DEFAULT_DEADLINE_S",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_READ_TIMEOUT_S",
     "OPENAI_BASE_URL",
-    "STRUCTURED_METHODS",
     "Connection",
     "RecipesChatOpenAI",
     "RecipesOpenAI",
     "openai_chat",
     "openai_llm",
     "resolve_connection",
-    "structured_openai",
 ]
-
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_CONNECT_TIMEOUT_S = 5.0
-DEFAULT_READ_TIMEOUT_S = 60.0
-DEFAULT_MAX_RETRIES = 2  # the SDK's own default: 3 attempts, then a typed error
-MAX_RETRIES_LIMIT = 10
-# Local servers don't check the key, but the SDK refuses to start without one.
-DUMMY_KEY = "sk-no-key-needed"
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where and how to call: base URL, key (never printed), timeouts and the SDK's retry budget."""
-
-    base_url: str
-    api_key: str
-    timeout: openai.Timeout
-    max_retries: int
-
-    def __repr__(self) -> str:  # the dataclass repr would print the key
-        return f"Connection(base_url={self.base_url!r}, max_retries={self.max_retries})"
-
-    @property
-    def is_openai(self) -> bool:
-        return urlsplit(self.base_url).hostname == "api.openai.com"
-
-
-def resolve_connection(opts: ModelOptions) -> Connection:
-    """base_url from opts or ``OPENAI_BASE_URL``; key from opts or ``OPENAI_API_KEY`` (else a dummy key)."""
-    base_url = (opts.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
-    if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname:
-        raise BackendConfigError(f"base URL {clean_url(base_url)!r} must look like http://host:port/v1")
-    key = opts.api_key or os.environ.get("OPENAI_API_KEY") or ""
-    if not key:
-        if urlsplit(base_url).hostname == "api.openai.com":
-            raise BackendAuthError(
-                f"no API key for {base_url}: set OPENAI_API_KEY, or --base-url for a local server",
-                url=base_url,
-            )
-        key = DUMMY_KEY
-    if opts.timeout is not None and opts.timeout <= 0:
-        raise BackendConfigError(f"timeout must be > 0 seconds, got {opts.timeout}")
-    read = opts.timeout if opts.timeout is not None else DEFAULT_READ_TIMEOUT_S
-    retries = DEFAULT_MAX_RETRIES if opts.max_retries is None else opts.max_retries
-    if not 0 <= retries <= MAX_RETRIES_LIMIT:
-        raise BackendConfigError(f"max_retries must be 0..{MAX_RETRIES_LIMIT}, got {retries}")
-    timeout = openai.Timeout(read, connect=min(DEFAULT_CONNECT_TIMEOUT_S, read))
-    return Connection(base_url, key, timeout, retries)
-
-
-def _async_http_client(conn: Connection) -> Any:
-    """An async HTTP client without keep-alive, so one model works under any event loop.
-
-    A kept-alive connection belongs to the loop that opened it: a second ``asyncio.run(model.ainvoke(...))``
-    would reuse it and fail with "Event loop is closed". One connection per async request avoids that.
-    """
-    # The SDK's own httpx flavour (httpx for openai<3, httpx2 for openai>=3), found without private imports.
-    base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
-    httpx = importlib.import_module(base.__module__.partition(".")[0])
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
-    return openai.DefaultAsyncHttpxClient(timeout=conn.timeout, limits=limits)
-
-
-def _check_options(opts: ModelOptions) -> None:
-    # Options the OpenAI API has no field for: refuse rather than ignore them silently.
-    if opts.repetition_penalty is not None:
-        raise BackendConfigError("repetition_penalty is not an OpenAI API option; leave it unset for openai:")
-    if opts.threads is not None:
-        raise BackendConfigError("threads applies to local models only; leave it unset for openai:")
-
 
 def _secret_of(key: Any) -> str | None:
     return key.get_secret_value() if isinstance(key, SecretStr) else None
@@ -131,9 +70,24 @@ def _stops(call_stop: list[str] | None, default: list[str] | str | None) -> list
     return [stops] if isinstance(stops, str) else list(stops or [])
 
 
-def _body_kind(response: object) -> str:
-    text = str(response).lstrip()[:20].lower()
-    return "an HTML page" if text.startswith(("<!doctype", "<html", "<")) else "a non-JSON body"
+def _not_a_completion(url: str, response: object, expected: str, secret: str | None) -> BackendResponseError:
+    """The SDK handed over a str (it does for a non-JSON body): what came back, if our transport did not say."""
+    body = str(response).encode()
+    error = non_openai_body(url, 200, "", body, stream=False, expected=expected, secret=secret)
+    return error or BackendResponseError(
+        f"{url} answered HTTP 200 with {type(response).__name__} instead of {expected}; "
+        "is --base-url right? It usually ends in /v1",
+        url=url,
+        status=200,
+    )
+
+
+def _no_events(url: str) -> BackendResponseError:
+    return BackendResponseError(
+        f"{url} answered a streaming call (HTTP 200) with no events; is --base-url right? It usually ends in /v1",
+        url=url,
+        status=200,
+    )
 
 
 class RecipesChatOpenAI(ChatOpenAI):
@@ -146,6 +100,71 @@ class RecipesChatOpenAI(ChatOpenAI):
     """
 
     legacy_max_tokens: bool = False
+    deadline_s: float | None = None
+    """Seconds for the whole request (`timeout`), enforced by the HTTP client `openai_chat` builds; None: none."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _our_http_clients(cls, values: Any) -> Any:
+        """Built directly (``RecipesChatOpenAI(model=..., base_url=...)``, as LangChain's standard tests do), the
+        class gets the same HTTP clients as `openai_chat` builds: LangChain's default async client keeps
+        connections alive across event loops ("Event loop is closed" on a second ``asyncio.run``)."""
+        if not isinstance(values, dict) or "http_client" in values or "http_async_client" in values:
+            return values
+        key = values.get("api_key") or values.get("openai_api_key")
+        timeout = values.get("timeout", values.get("request_timeout"))
+        try:
+            conn = resolve_connection(
+                ModelOptions(
+                    base_url=values.get("base_url") or values.get("openai_api_base"),
+                    api_key=key.get_secret_value() if isinstance(key, SecretStr) else key,
+                    timeout=timeout if isinstance(timeout, int | float) else None,
+                    max_retries=values.get("max_retries"),
+                )
+            )
+        except (ValueError, TypeError, RecipesError):
+            return values  # LangChain's own validation then says what is wrong
+        return {
+            **values,
+            "http_client": sync_http_client(conn),
+            "http_async_client": async_http_client(conn),
+            "deadline_s": values.get("deadline_s", conn.deadline),
+        }
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        # Our subclass is not in LangChain's loadable namespaces: `load(dumpd(model))` could not rebuild it.
+        return False
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        return ModelCapabilities(
+            backend="openai", json_mode=True, max_tokens_option="max_tokens", url=self.openai_api_base
+        )
+
+    @property
+    def _on_openai(self) -> bool:
+        return urlsplit(self.openai_api_base or OPENAI_BASE_URL).hostname == "api.openai.com"
+
+    def with_structured_output(  # type: ignore[override]
+        self,
+        schema: Any = None,
+        *,
+        method: str = "json_schema",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Answers as `schema`. On api.openai.com LangChain's own (the server enforces the schema or calls a
+        tool); on other OpenAI-compatible servers, which may ignore `response_format` and tools (transformers
+        serve does), the schema is also put in the prompt, validated, and re-asked (`llms.structured`)."""
+        if self._on_openai and method in ("json_schema", "function_calling") and schema is not None:
+            return super().with_structured_output(
+                schema, method=method, include_raw=include_raw, strict=strict, **kwargs  # type: ignore[arg-type]
+            )
+        from llms.structured import structured_output
+
+        return structured_output(self, schema, include_raw=include_raw, method=method, strict=strict, **kwargs)
 
     @property
     def _endpoint(self) -> str:
@@ -160,18 +179,13 @@ class RecipesChatOpenAI(ChatOpenAI):
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)
         if self.legacy_max_tokens and "max_completion_tokens" in payload:
             payload["max_tokens"] = payload.pop("max_completion_tokens")
-        return payload
+        return deadline_payload(payload, self.deadline_s)  # built once per call: its retries share the deadline
 
     def _create_chat_result(self, response: Any, generation_info: dict[Any, Any] | None = None) -> ChatResult:
         # Check the shape here, the one place every non-streaming answer passes, before LangChain indexes it.
         url = self._endpoint
         if not isinstance(response, dict | openai.BaseModel):
-            raise BackendResponseError(
-                f"{url} sent HTTP 200 with {_body_kind(response)} instead of a chat completion; "
-                "check --base-url points at an OpenAI-compatible /v1 endpoint",
-                url=url,
-                status=200,
-            )
+            raise _not_a_completion(url, response, "a chat completion", _secret_of(self.openai_api_key))
         data = response if isinstance(response, dict) else response.model_dump(warnings=False)
         if data.get("error"):
             detail = one_line(str(data["error"]), _secret_of(self.openai_api_key), limit=120)
@@ -219,12 +233,7 @@ class RecipesChatOpenAI(ChatOpenAI):
         return self._trimmed(result, stop)
 
     def _no_events(self) -> BackendResponseError:
-        url = self._endpoint
-        return BackendResponseError(
-            f"{url} sent HTTP 200 but no stream events; check --base-url points at an OpenAI-compatible /v1 endpoint",
-            url=url,
-            status=200,
-        )
+        return _no_events(self._endpoint)
 
     def _stream(
         self,
@@ -298,8 +307,8 @@ class _OnePromptCompletions:
     answers 400 "prompt must be a string.". With batch_size=1 each request holds one prompt, sent as a string.
     """
 
-    def __init__(self, resource: Any, url: str) -> None:
-        self._resource, self._url = resource, url
+    def __init__(self, resource: Any, url: str, deadline_s: float | None = None) -> None:
+        self._resource, self._url, self._deadline_s = resource, url, deadline_s
 
     def __getattr__(self, name: str) -> Any:  # anything else LangChain may use: the SDK resource's own
         return getattr(self._resource, name)
@@ -315,24 +324,21 @@ class _OnePromptCompletions:
         if stream:
             return response
         if not isinstance(response, dict | openai.BaseModel):
-            raise BackendResponseError(
-                f"{self._url} sent HTTP 200 with {_body_kind(response)} instead of a completion; "
-                "check --base-url points at an OpenAI-compatible /v1 endpoint",
-                url=self._url,
-                status=200,
-            )
+            raise _not_a_completion(self._url, response, "a completion", None)
         data = response if isinstance(response, dict) else response.model_dump()
         if not data.get("choices"):
             raise BackendResponseError(f"{self._url} sent a completion with no choices", url=self._url)
         return response
 
     def create(self, *, prompt: Any, **kwargs: Any) -> Any:
+        kwargs = deadline_payload(kwargs, self._deadline_s)
         response = self._resource.create(prompt=self._prompt(prompt), **kwargs)
         return self._check(response, bool(kwargs.get("stream")))
 
 
 class _AsyncOnePromptCompletions(_OnePromptCompletions):
     async def create(self, *, prompt: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs = deadline_payload(kwargs, self._deadline_s)
         response = await self._resource.create(prompt=self._prompt(prompt), **kwargs)
         return self._check(response, bool(kwargs.get("stream")))
 
@@ -341,14 +347,24 @@ class RecipesOpenAI(OpenAI):
     """`langchain_openai.OpenAI` (text completions) with typed errors and one string prompt per request."""
 
     batch_size: int = 1
+    deadline_s: float | None = None
+    """Seconds for the whole request (`timeout`), enforced by the HTTP client `openai_llm` builds; None: none."""
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return False  # as RecipesChatOpenAI: not in LangChain's loadable namespaces
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        return ModelCapabilities(backend="openai", max_tokens_option="max_tokens", url=self.openai_api_base)
 
     @model_validator(mode="after")
     def _one_prompt_per_request(self) -> RecipesOpenAI:
         self.batch_size = 1
         if not isinstance(self.client, _OnePromptCompletions):
-            self.client = _OnePromptCompletions(self.client, self._endpoint)
+            self.client = _OnePromptCompletions(self.client, self._endpoint, self.deadline_s)
         if not isinstance(self.async_client, _OnePromptCompletions):
-            self.async_client = _AsyncOnePromptCompletions(self.async_client, self._endpoint)
+            self.async_client = _AsyncOnePromptCompletions(self.async_client, self._endpoint, self.deadline_s)
         return self
 
     @property
@@ -373,22 +389,30 @@ class RecipesOpenAI(OpenAI):
     def _stream(
         self, prompt: str, stop: list[str] | None = None, run_manager: Any = None, **kw: Any
     ) -> Iterator[GenerationChunk]:
+        seen = 0
         with self._translate():
-            yield from super()._stream(prompt, stop=stop, run_manager=run_manager, **kw)
+            for chunk in super()._stream(prompt, stop=stop, run_manager=run_manager, **kw):
+                seen += 1
+                yield chunk
+        if not seen:  # else LangChain's bare "No generation chunks were returned"
+            raise _no_events(self._endpoint)
 
     async def _astream(
         self, prompt: str, stop: list[str] | None = None, run_manager: Any = None, **kw: Any
     ) -> AsyncIterator[GenerationChunk]:
+        seen = 0
         with self._translate():
             async for chunk in super()._astream(prompt, stop=stop, run_manager=run_manager, **kw):
+                seen += 1
                 yield chunk
+        if not seen:
+            raise _no_events(self._endpoint)
 
 
 def _client_kwargs(name: str, opts: ModelOptions) -> tuple[Connection, dict[str, Any]]:
     """What both model classes take: the connection (URL, key, timeouts, retries) and the shared options."""
-    _check_options(opts)
     conn = resolve_connection(opts)
-    return conn, {
+    common: dict[str, Any] = {
         "model": name,
         "base_url": conn.base_url,
         "api_key": SecretStr(conn.api_key),
@@ -396,8 +420,13 @@ def _client_kwargs(name: str, opts: ModelOptions) -> tuple[Connection, dict[str,
         "max_retries": conn.max_retries,
         "temperature": opts.temperature,
         "seed": opts.seed,
-        "http_async_client": _async_http_client(conn),
+        "http_client": sync_http_client(conn),
+        "http_async_client": async_http_client(conn),
+        "deadline_s": conn.deadline,
     }
+    if conn.query:
+        common["default_query"] = dict(conn.query)
+    return conn, common
 
 
 def openai_chat(name: str, opts: ModelOptions) -> RecipesChatOpenAI:
@@ -409,6 +438,9 @@ def openai_chat(name: str, opts: ModelOptions) -> RecipesChatOpenAI:
         stop_sequences=list(opts.stop) or None,
         stream_usage=True,
         legacy_max_tokens=not conn.is_openai,
+        # Off: the total deadline bounds every stream, sync and async; LangChain's async-only per-chunk timer
+        # would also catch our deadline's TimeoutError and re-raise it as its own "no chunk for 120 s".
+        stream_chunk_timeout=None,
     )
 
 
@@ -420,38 +452,3 @@ def openai_llm(name: str, opts: ModelOptions) -> RecipesOpenAI:
         max_tokens=opts.max_new_tokens,
         model_kwargs={"stop": list(opts.stop)} if opts.stop else {},
     )
-
-
-STRUCTURED_METHODS = ("json_mode", "json_schema", "prompt")
-
-
-def structured_openai(
-    model: BaseChatModel, schema: Any = None, *, method: str = "json_mode", max_attempts: int = 2
-) -> Runnable[Any, Any]:
-    """A Runnable: model input -> the parsed JSON value (a `schema` instance for a pydantic class).
-
-    method="json_schema": the server enforces the schema (OpenAI, vLLM): LangChain's with_structured_output.
-    method="json_mode" (default): ask for a JSON object (``response_format``, which transformers serve
-    ignores silently), parse with `parsers.JsonParser`, re-ask on a parse error, `max_attempts` calls at most.
-    method="prompt": the same without ``response_format``, for servers that reject it. The prompt must ask
-    for JSON (OpenAI's JSON mode answers 400 otherwise). Failures are the parsers' typed errors (with
-    ``.attempts``); finish_reason=length gives `parsers.TruncatedOutputError`.
-
-    >>> from llms.fake import FakeChatModel
-    >>> structured_openai(FakeChatModel(responses=["no", '{"a": 1}'])).invoke("JSON please")
-    {'a': 1}
-    """
-    from parsers import JsonParser, with_reask  # lazy: parsers imports llms
-
-    if method not in STRUCTURED_METHODS:
-        raise BackendConfigError(f"unknown structured method {method!r}; use one of {', '.join(STRUCTURED_METHODS)}")
-    if method == "json_schema":
-        if schema is None:
-            raise BackendConfigError("method='json_schema' needs a schema")
-        return model.with_structured_output(schema, method="json_schema")
-    bound: Runnable[Any, Any] = model.bind(response_format={"type": "json_object"}) if method == "json_mode" else model
-    return with_reask(bound, JsonParser(schema=schema), max_attempts=max_attempts) | RunnableLambda(_reask_value)
-
-
-def _reask_value(result: Any) -> Any:
-    return result.value

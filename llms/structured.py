@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -25,10 +24,11 @@ from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messa
 from langchain_core.output_parsers import BaseOutputParser
 from langchain_core.outputs import Generation
 from langchain_core.prompt_values import PromptValue
-from langchain_core.runnables import Runnable, RunnableBinding, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from llms.grammar import DEFAULT_LIMITS, Limits, json_grammar, json_schema_of
+from llms.capabilities import capabilities_of
+from llms.grammar import DEFAULT_LIMITS, Limits, _is_pydantic_v1, json_grammar, json_object_schema, json_schema_of
 from parsers import (
     LENGTH_REASONS,
     SchemaValidationError,
@@ -41,12 +41,12 @@ from parsers import (
 )
 
 __all__ = [
+    "STRUCTURED_METHODS",
     "StructuredParser",
     "choice_schema",
     "choices_type",
     "constrained",
     "format_instructions",
-    "is_local",
     "json_schema_of",
     "parse_structured",
     "schema_errors",
@@ -153,6 +153,8 @@ def parse_structured(text: str, schema: Any = None, *, finish_reason: str | None
         raise TruncatedOutputError(TRUNCATED_HINT, raw=text, partial=partial_json(text), finish_reason=finish_reason)
     if schema is None:
         return value
+    if _is_pydantic_v1(schema):
+        return _validate_v1(value, schema, text)
     if not isinstance(schema, dict):
         return validate(value, schema, raw=text)
     errors = schema_errors(value, schema)
@@ -162,6 +164,19 @@ def parse_structured(text: str, schema: Any = None, *, finish_reason: str | None
         name = schema.get("title", "the schema")
         raise SchemaValidationError(f"JSON does not match {name}: {shown}{more}", raw=text, value=value, errors=errors)
     return value
+
+
+def _validate_v1(value: Any, schema: Any, text: str) -> Any:
+    from pydantic import v1
+
+    try:
+        return schema.parse_obj(value)
+    except v1.ValidationError as err:
+        errors = [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in err.errors()]
+        shown = "; ".join(f"{e['path']}: {e['message']}" for e in errors[:3])
+        raise SchemaValidationError(
+            f"JSON does not match {schema.__name__}: {shown}", raw=text, value=value, errors=errors
+        ) from None
 
 
 class StructuredParser(BaseOutputParser[Any]):
@@ -183,7 +198,14 @@ class StructuredParser(BaseOutputParser[Any]):
     def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
         text = result[0].text if result else ""
         reason = finish_reason_of(result[0]) if result else None
-        return parse_structured(text, self.schema_, finish_reason=reason)
+        try:
+            return parse_structured(text, self.schema_, finish_reason=reason)
+        except Exception:
+            if result:  # a cached answer the schema rejects must not be served again (llms.cache)
+                from llms.cache import evict_rejected
+
+                evict_rejected(result[0])
+            raise
 
     def parse(self, text: str) -> Any:
         return parse_structured(text, self.schema_)
@@ -201,25 +223,6 @@ def format_instructions(schema: Any = None) -> str:
 
 
 # -- the Runnables ----------------------------------------------------------------------------------------------
-def is_local(model: Any) -> bool:
-    """Does `model` (or the model inside a `.bind(...)`) run in this process and accept a grammar?"""
-    # A local model exists only once llms.huggingface was imported: checking sys.modules keeps the OpenAI path from
-    # importing torch (~4 s) just to answer "no".
-    local = sys.modules.get("llms.huggingface")
-    if local is None:
-        return False
-    while isinstance(model, RunnableBinding):
-        model = model.bound
-    return isinstance(model, local.LocalChatModel | local.LocalLLM)
-
-
-def openai_json_mode(model: Any) -> bool:
-    """Is `model` (or the model inside a `.bind(...)`) a chat model on an OpenAI-compatible server?"""
-    while isinstance(model, RunnableBinding):
-        model = model.bound
-    return any(cls.__name__ == "BaseChatOpenAI" for cls in type(model).__mro__)
-
-
 def _with_system(text: str) -> Runnable[Any, list[BaseMessage]]:
     def add(value: Any) -> list[BaseMessage]:
         if isinstance(value, PromptValue):
@@ -243,6 +246,20 @@ def _with_raw(model: Runnable[Any, Any], parser: Runnable[Any, Any]) -> Runnable
     return model | wrap | parse.with_fallbacks([keep], exception_key="parsing_error")
 
 
+def _schema_name(schema: dict[str, Any]) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title") or "answer"))
+    return name[:64] or "answer"
+
+
+def _response_format(json_schema: dict[str, Any] | None, strict: bool | None) -> dict[str, Any]:
+    if json_schema is None:
+        return {"type": "json_object"}
+    spec: dict[str, Any] = {"name": _schema_name(json_schema), "schema": json_schema}
+    if strict is not None:
+        spec["strict"] = strict
+    return {"type": "json_schema", "json_schema": spec}
+
+
 def constrained(
     model: Runnable[Any, Any],
     schema: Any,
@@ -250,45 +267,72 @@ def constrained(
     include_raw: bool = False,
     limits: Limits | None = DEFAULT_LIMITS,
     max_attempts: int = 3,
+    json_mode: bool = False,
+    strict: bool | None = None,
+    method: str = "json_schema",
 ) -> Runnable[LanguageModelInput, Any]:
-    """`model` answering with `schema` (pydantic class, type, or JSON-schema dict); returns an instance / dict.
+    """`model` answering with `schema` (pydantic class, type, JSON-schema dict, or None for any JSON object);
+    returns an instance / dict. What happens depends on what the model says it can do (`capabilities_of`):
 
-    Local models: decoding constrained to `schema` with `limits` added to the grammar (see `llms.grammar.Limits`).
-    Others: the schema in a system message, `StructuredParser`, and up to `max_attempts` asks.
+    - grammar decoding (local engines): decoding constrained to `schema`, `limits` added to the grammar only
+      (see `llms.grammar.Limits`); ``schema=None`` or `json_mode` without a schema: any JSON object, bounded.
+    - JSON mode (OpenAI-compatible servers): `response_format` (the schema, or JSON mode) and the schema in a
+      system message; `StructuredParser` validates, a failed parse is re-asked, `max_attempts` calls at most.
+    - anything else (the fake): the same without `response_format`.
     include_raw: return ``{"raw": message, "parsed": value or None, "parsing_error": error or None}`` instead.
     """
+    caps = capabilities_of(model)
     parser = StructuredParser(schema=schema)
-    if is_local(model):
-        grammar = json_grammar(json_schema_of(schema) if schema is not None else {"type": "object"}, limits)
-        bound = model.bind(json_schema=grammar)
+    json_schema = json_schema_of(schema) if schema is not None else None
+    tracing = {"ls_structured_output_format": {"kwargs": {"method": method, "strict": strict}, "schema": schema}}
+    traced = model.bind(**tracing) if schema is not None else model
+    if caps.grammar:
+        grammar = json_grammar(json_schema, limits) if json_schema is not None else json_grammar(json_object_schema())
+        bound = traced.bind(json_schema=grammar)
         return _with_raw(bound, parser) if include_raw else bound | parser
-    if openai_json_mode(model):
-        # An OpenAI-compatible server: ask for JSON mode too. Servers that ignore it (transformers serve) still
-        # get the schema in the prompt, our parser and re-asks.
-        model = model.bind(response_format={"type": "json_object"})
-    prompted = _with_system(format_instructions(schema)) | model
+    if caps.json_mode:
+        # Servers that ignore response_format (transformers serve) still get the schema in the prompt, our parser
+        # and re-asks.
+        traced = traced.bind(response_format=_response_format(None if json_mode else json_schema, strict))
+    prompted = _with_system(format_instructions(schema)) | traced
     if include_raw:
         return _with_raw(prompted, parser)
     return with_reask(prompted, parser, max_attempts) | RunnableLambda(lambda result: result.value, name="value")
 
 
+STRUCTURED_METHODS = ("json_schema", "function_calling", "json_mode", "grammar")
+
+
 def structured_output(
-    model: Runnable[Any, Any], schema: Any = None, *, include_raw: bool = False, method: str = "grammar", **kwargs: Any
+    model: Runnable[Any, Any],
+    schema: Any = None,
+    *,
+    include_raw: bool = False,
+    method: str = "json_schema",
+    strict: bool | None = None,
+    max_attempts: int = 3,
+    **kwargs: Any,
 ) -> Runnable[LanguageModelInput, Any]:
-    """`LocalChatModel.with_structured_output`: method "grammar" (alias "json_schema") constrains decoding to
-    `schema`; "json_mode" to any JSON object (validated against `schema` if given)."""
-    kwargs.pop("strict", None)  # LangChain's OpenAI option: a grammar is always strict
+    """`with_structured_output` for every backend of ours (see `constrained` for what each does).
+
+    method: "json_schema" (default), "function_calling" (an alias: our models have no tools), "grammar" (an alias),
+    or "json_mode" (a JSON object; validated against `schema` when given, which local models also decode to).
+    """
     if kwargs:
         raise TypeError(f"unknown with_structured_output option(s): {', '.join(sorted(kwargs))}")
-    if method in ("grammar", "json_schema"):
-        if schema is None:
-            raise ValueError(f"method={method!r} needs a schema")
-        return constrained(model, schema, include_raw=include_raw)
-    if method == "json_mode":
-        parser = StructuredParser(schema=schema)
-        bound = model.bind(json_schema=json_grammar({"type": "object"}))
-        return _with_raw(bound, parser) if include_raw else bound | parser
-    raise ValueError(f"unknown method {method!r}: local models support 'grammar', 'json_schema' and 'json_mode'")
+    if method not in STRUCTURED_METHODS:
+        raise ValueError(f"unknown method {method!r}: use one of {', '.join(STRUCTURED_METHODS)}")
+    if schema is None and method != "json_mode":
+        raise ValueError(f"method={method!r} needs a schema (or use method='json_mode')")
+    return constrained(
+        model,
+        schema,
+        include_raw=include_raw,
+        max_attempts=max_attempts,
+        json_mode=method == "json_mode",
+        strict=strict,
+        method=method,
+    )
 
 
 # -- fixed choices ----------------------------------------------------------------------------------------------

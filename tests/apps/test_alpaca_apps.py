@@ -247,7 +247,10 @@ def test_both_apps_on_tiny_gpt_neo(capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == 0, err
     summary = json.loads(stdout)
     assert summary["calls"] == 2 and summary["new"] + sum(summary["rejected"].values()) == 2
-    assert len(read_tasks(out)) == summary["new"]
+    if summary["new"]:
+        assert len(read_tasks(out)) == summary["new"]
+    else:  # a random model may keep nothing: then no file (an empty list would block the next run)
+        assert not out.exists() and summary["written"] is False
     code, stdout, err = app("judge", capsys, "--a", f"hf:{roomy_tiny_dir}", "--b", "fake:A fine answer.",
                             "--judge", f"hf:{roomy_tiny_dir}", "--limit", "2", "--max-new-tokens", "8")
     assert code == 0, err
@@ -262,9 +265,10 @@ def test_self_instruct_on_the_embedded_model(
     embedded_model_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     out = tmp_path / "tasks.json"
-    # The issue's `--n 10`; two batched rounds of 6 prompts and a 200-token cap keep it near a minute on 1 thread.
+    # The issue's `--n 10`; three batched rounds of 6 prompts and a 200-token cap keep it near a minute on 1 thread.
+    # (On the int4 engine more drafts are rejected than on fp32: 12 calls kept 4 tasks, 16 kept 5, measured.)
     code, stdout, err = app("self_instruct", capsys, "--n", "10", "--out", str(out), "--max-concurrency", "6",
-                            "--max-calls", "12", "--max-new-tokens", "200", "--json")
+                            "--max-calls", "18", "--max-new-tokens", "200", "--json")
     assert code == 0, err
     tasks = read_tasks(out)
     assert len(tasks) >= 5 and json.loads(stdout)["new"] == len(tasks)

@@ -11,14 +11,15 @@ import pytest
 import torch
 
 from llms import ModelNotAvailableError, default_threads, load_llm, load_model
-from llms.huggingface import FALLBACK_STOP, LocalChatModel, fallback_chat_prompt
+from llms.engines.base import FALLBACK_CHAT_TEMPLATE, FALLBACK_STOP
+from llms.local import LocalChatModel
 
 PROMPTS = ["Describe a perfect day in Paris.", "당신이 좋아하는 영화 장르는?", "sea otter =>", "Hello"]
 
 
 def raw_new_text(chat: LocalChatModel, prompt: str, max_new_tokens: int) -> str:
     """What plain `model.generate` produces after `prompt` (greedy), decoded without the prompt."""
-    engine = chat.local.engine
+    engine = chat.engine
     enc = engine.tokenizer(prompt, return_tensors="pt")
     out = engine.model.generate(
         **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=engine.tokenizer.pad_token_id
@@ -73,16 +74,16 @@ def test_b_stop_strings_in_invoke_batch_and_stream(tiny_gpt_neo_dir: Path, chat:
 def test_c_chat_without_template_uses_documented_fallback(chat: LocalChatModel) -> None:
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-    assert not getattr(chat.tokenizer, "chat_template", None)
+    # GPT-Neo ships no chat template: ours was set once at load, with its next-turn stop.
+    assert chat.engine.tokenizer.chat_template == FALLBACK_CHAT_TEMPLATE and chat.engine.chat_stops == FALLBACK_STOP
     messages = [
         SystemMessage("Be brief."),
         HumanMessage("Hi"),
         AIMessage("Hello!"),
         HumanMessage("Name a city."),
     ]
-    prompt = chat._to_chat_prompt(messages)
+    prompt = chat._prompt(messages)
     assert prompt == "System: Be brief.\n\nUser: Hi\nAssistant: Hello!\nUser: Name a city.\nAssistant:"
-    assert prompt == fallback_chat_prompt(messages)
     answer = chat.invoke(messages)
     assert answer.text == raw_new_text(chat, prompt, 12).split(FALLBACK_STOP[0])[0]
     assert answer.response_metadata["finish_reason"] in {"stop", "length"}
@@ -91,7 +92,7 @@ def test_c_chat_without_template_uses_documented_fallback(chat: LocalChatModel) 
 
 def test_d_batch_is_one_generate_call(chat: LocalChatModel, monkeypatch: pytest.MonkeyPatch) -> None:
     singles = [chat.invoke(p).text for p in PROMPTS]
-    model = chat.local.engine.model
+    model = chat.engine.model
     calls: list[int] = []
     original = model.generate
 

@@ -10,17 +10,7 @@ import pytest
 
 from llms import load_llm, load_model
 from llms.fake import FakeChatModel
-from llms.openai_backend import (
-    DEFAULT_CONNECT_TIMEOUT_S,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_READ_TIMEOUT_S,
-    DUMMY_KEY,
-    RecipesChatOpenAI,
-    RecipesOpenAI,
-    openai_chat,
-    resolve_connection,
-    structured_openai,
-)
+from llms.openai_backend import RecipesChatOpenAI, RecipesOpenAI, openai_chat
 from llms.openai_errors import (
     BackendAuthError,
     BackendConfigError,
@@ -29,6 +19,13 @@ from llms.openai_errors import (
     BackendUnreachableError,
     backend_error,
     clean_url,
+)
+from llms.openai_http import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_READ_TIMEOUT_S,
+    DUMMY_KEY,
+    resolve_connection,
 )
 from llms.options import ModelOptions
 from parsers import OutputParseError
@@ -94,7 +91,9 @@ def test_explicit_timeouts_and_bounded_retries() -> None:
     ],
 )
 def test_bad_or_unsupported_options_are_refused(options: dict[str, object], words: str) -> None:
-    with pytest.raises(BackendConfigError, match=words):
+    # Options no OpenAI API has are a TypeError naming the option and the backend; bad values are config errors.
+    expected = TypeError if words in ("repetition_penalty", "threads") else BackendConfigError
+    with pytest.raises(expected, match=words):
         load_model("openai:m", **options)
 
 
@@ -146,13 +145,15 @@ def test_clean_url_drops_credentials_and_query() -> None:
     assert clean_url("https://user:pw@example.com:8443/v1/chat?key=1") == "https://example.com:8443/v1/chat"
 
 
-def test_structured_openai_reasks_and_counts_attempts_on_a_fake_model() -> None:
+def test_structured_output_reasks_and_counts_attempts_on_a_fake_model() -> None:
     model = FakeChatModel(responses=["nope", "still nope"])
     with pytest.raises(OutputParseError) as info:
-        structured_openai(model, method="prompt", max_attempts=2).invoke("JSON please")
+        model.with_structured_output(None, method="json_mode", max_attempts=2).invoke("JSON please")
     assert info.value.attempts == 2
     assert len(model.calls) == 2
-    with pytest.raises(BackendConfigError):
-        structured_openai(model, method="grammar")
-    with pytest.raises(BackendConfigError):
-        structured_openai(model, method="json_schema")
+    with pytest.raises(ValueError, match="unknown method"):
+        model.with_structured_output(dict, method="tools")
+    with pytest.raises(ValueError, match="needs a schema"):
+        model.with_structured_output(None, method="json_schema")
+    with pytest.raises(TypeError, match="tool_choice"):
+        model.with_structured_output(dict, tool_choice="any")

@@ -19,7 +19,7 @@ from langchain_openai import OpenAI
 from pydantic import SecretStr
 
 from llms import load_llm, load_model
-from llms.openai_backend import RecipesChatOpenAI, structured_openai
+from llms.openai_backend import RecipesChatOpenAI
 from llms.stops import cut_at_stop
 from parsers import OutputParseError, TruncatedOutputError
 from tests.llms.openai_server import ServedModel
@@ -129,14 +129,14 @@ def test_structured_output_on_a_random_model_fails_typed_after_reasking(openai_s
     question = "Reply in JSON with an answer key: what is 2+2?"
     reason = model.invoke(question).response_metadata["finish_reason"]
     # transformers serve ignores response_format; random tokens are never the JSON we asked for.
-    with pytest.raises(OutputParseError) as info:
-        structured_openai(model, method="prompt", max_attempts=2).invoke(question)
-    assert info.value.attempts == 2
-    with pytest.raises(OutputParseError) as json_mode:
-        structured_openai(model, method="json_mode", max_attempts=2).invoke(question)
-    if reason == "length":  # JSON mode: LangChain's parse path sees finish_reason=length on the first call
-        assert isinstance(json_mode.value, TruncatedOutputError)
-        assert openai_server.base_url in str(json_mode.value)
+    for schema, method in ((None, "json_mode"), ({"type": "object"}, "json_schema")):
+        with pytest.raises(OutputParseError) as info:
+            model.with_structured_output(schema, method=method, max_attempts=2).invoke(question)
+        if reason == "length":  # LangChain's parse path sees finish_reason=length on the first call: no re-ask
+            assert isinstance(info.value, TruncatedOutputError) and info.value.attempts == 1
+            assert openai_server.base_url in str(info.value)
+        else:
+            assert info.value.attempts == 2  # re-asked once, then the typed error
 
 
 def test_wrong_model_name_is_a_request_error(openai_server: ServedModel) -> None:

@@ -13,9 +13,9 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, Field
 
 from llms import FakeChatModel, load_llm, load_model
-from llms.grammar import GrammarError, Limits, bound_schema, json_grammar
+from llms.grammar import GrammarError, Limits, bound_schema, json_grammar, json_object_schema
 from llms.grammar_processor import JsonSchemaProcessor, ll_tokenizer
-from llms.huggingface import LocalChatModel
+from llms.local import LocalChatModel
 from llms.structured import (
     StructuredParser,
     choice_schema,
@@ -82,19 +82,25 @@ def _valid(text: str, schema: Any) -> bool:
 
 
 def test_batch_is_one_generate_call_with_one_matcher_per_row(tiny: LocalChatModel, monkeypatch: Any) -> None:
-    engine = tiny.local.engine
-    calls: list[tuple[int, list[Any]]] = []
-    real = engine.generate
+    engine = tiny.engine
+    calls: list[int] = []
+    processors: list[Any] = []
+    real_generate, real_processors = engine.generate, engine._processors
 
-    def spy(prompts: list[str], **kwargs: Any) -> Any:
-        calls.append((len(prompts), list(kwargs["logits_processors"])))
-        return real(prompts, **kwargs)
+    def spy(prompts: list[str], options: Any) -> Any:
+        calls.append(len(prompts))
+        return real_generate(prompts, options)
+
+    def spy_processors(options: Any) -> Any:
+        made = real_processors(options)
+        processors.extend(made)
+        return made
 
     monkeypatch.setattr(engine, "generate", spy)
+    monkeypatch.setattr(engine, "_processors", spy_processors)
     out = tiny.with_structured_output(Order).batch(["a", "a much longer prompt so that rows are padded", "c"])
     assert len(out) == 3 and all(isinstance(o, Order) for o in out)
-    ((rows, processors),) = calls
-    assert rows == 3
+    assert calls == [3]
     (proc,) = processors
     assert isinstance(proc, JsonSchemaProcessor) and len(proc.matchers) == 3
 
@@ -168,16 +174,51 @@ def test_chain_forms_prompt_bind_and_parser_and_llm(tiny: LocalChatModel, tiny_g
     assert len(chunks) > 3 and isinstance(Order.model_validate_json("".join(chunks)), Order)
     llm = load_llm(f"hf:{tiny_gpt_neo_dir}", temperature=1.0, seed=3, max_new_tokens=ORDER_MAX_TOKENS)
     assert all(isinstance(o, Order) for o in constrained(llm, Order).batch(["a", "b"]))
-    # json_mode: any JSON object (a random model writes unbounded keys, so it may be cut off, never half-parsed).
+    # json_mode: any JSON object, bounded (depth, keys, string length). A random model fills those bounds, so at
+    # 400 tokens it may be cut off -- never half-parsed.
     for r in tiny.with_structured_output(None, method="json_mode", include_raw=True).batch(["x"] * 4):
         assert r["raw"].text.startswith("{")
         assert isinstance(r["parsed"], dict) or isinstance(r["parsing_error"], TruncatedOutputError)
 
 
+def test_json_mode_is_bounded_so_it_always_closes(tiny: LocalChatModel) -> None:
+    # Unbounded {"type": "object"} let a model nest without end ({"setup":{"setup":... to the limit). Bounded,
+    # the set of outputs is finite: with a budget above its longest output even a random model closes, 20/20.
+    small = json_grammar(json_object_schema(depth=2, keys=2, limits=Limits(string_chars=3)))
+    schema = small.schema
+    assert schema["maxProperties"] == 2 and "additionalProperties" in schema
+    messages = tiny.bind(json_schema=small).batch(["x"] * 20, max_new_tokens=ORDER_MAX_TOKENS)
+    for m in messages:
+        assert m.response_metadata["finish_reason"] == "stop", m.text
+        value = json.loads(m.text)
+        assert isinstance(value, dict) and len(value) <= 2
+        assert all(not isinstance(v, dict | list) or all(not isinstance(x, dict | list) for x in
+                   (v.values() if isinstance(v, dict) else v)) for v in value.values())  # depth <= 2
+    # The default JSON mode is the same shape, with roomier bounds.
+    default = json_object_schema()
+    assert default["maxProperties"] == 16 and default["type"] == "object"
+
+
+def test_response_format_like_openai(tiny: LocalChatModel) -> None:
+    # The OpenAI way to ask for JSON works on local models: json_object and json_schema, by grammar.
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "check", "schema": schema}}
+    for m in tiny.bind(response_format=fmt).batch(["x"] * 5, max_new_tokens=20):
+        assert isinstance(json.loads(m.text)["ok"], bool)
+    obj = tiny.bind(response_format={"type": "json_object"}).invoke("x", max_new_tokens=ORDER_MAX_TOKENS)
+    assert obj.text.startswith("{")
+    greedy = {"max_new_tokens": 8, "temperature": 0.0}
+    assert tiny.bind(response_format={"type": "text"}).invoke("x", **greedy).text == tiny.invoke("x", **greedy).text
+    with pytest.raises(GrammarError, match="response_format"):
+        tiny.bind(response_format={"type": "yaml"}).invoke("x")
+
+
 def test_methods_and_bad_input(tiny: LocalChatModel) -> None:
     assert isinstance(tiny.with_structured_output(Order, method="json_schema").invoke("x"), Order)
+    # Local models have no tools: function_calling is an alias, so LangChain code written for OpenAI runs.
+    assert isinstance(tiny.with_structured_output(Order, method="function_calling", strict=True).invoke("x"), Order)
     with pytest.raises(ValueError, match="unknown method"):
-        tiny.with_structured_output(Order, method="function_calling")
+        tiny.with_structured_output(Order, method="tools")
     with pytest.raises(TypeError, match="tool_choice"):
         tiny.with_structured_output(Order, tool_choice="any")
     with pytest.raises(GrammarError, match="cannot use"):
@@ -187,9 +228,9 @@ def test_methods_and_bad_input(tiny: LocalChatModel) -> None:
 
 
 def test_eos_only_after_the_object_closes(tiny: LocalChatModel) -> None:
-    tok, eos = tiny.local.engine.tokenizer, tiny.local.engine.eos_ids
+    tok, eos = tiny.engine.tokenizer, tiny.engine.eos_ids
     processor = JsonSchemaProcessor(tok, json_grammar(Item.model_json_schema()), sorted(eos))
-    width = tiny.local.engine.model.config.vocab_size
+    width = tiny.engine.model.config.vocab_size
     ids = tok.encode('{"name":"a","qty":7}')
     seen = torch.zeros((1, 1), dtype=torch.long)
     for token in [*ids, None]:
@@ -207,17 +248,18 @@ def test_eos_only_after_the_object_closes(tiny: LocalChatModel) -> None:
 def test_logits_wider_than_the_tokenizer(tiny: LocalChatModel) -> None:
     from transformers import GPTNeoConfig, GPTNeoForCausalLM
 
-    from llms.grammar_processor import grammar_processor
-    from llms.hf_engine import HFEngine
+    from llms.engines.base import GenerationOptions
+    from llms.engines.transformers import TransformersEngine
+    from llms.grammar import grammar_for
 
-    tok = tiny.local.engine.tokenizer
+    tok = tiny.engine.tokenizer
     config = GPTNeoConfig(vocab_size=len(tok) + 45, hidden_size=32, num_layers=2, num_heads=2,
                           attention_types=[[["global", "local"], 1]], max_position_embeddings=512,
                           eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
     torch.manual_seed(1)
-    engine = HFEngine(GPTNeoForCausalLM(config), tok, name="wide")
-    done = engine.generate(["x"] * 8, max_new_tokens=ORDER_MAX_TOKENS, temperature=1.0, seed=2,
-                           logits_processors=[grammar_processor(engine, Order)])
+    engine = TransformersEngine(GPTNeoForCausalLM(config), tok, name="wide")
+    options = GenerationOptions(max_new_tokens=ORDER_MAX_TOKENS, temperature=1.0, seed=2, grammar=grammar_for(Order))
+    done = engine.generate(["x"] * 8, options)
     assert all(isinstance(Order.model_validate_json(c.text), Order) for c in done)
     assert ll_tokenizer(tok, len(tok) + 45, [tok.eos_token_id]) is ll_tokenizer(tok, len(tok) + 45, [tok.eos_token_id])
 
@@ -287,9 +329,28 @@ def test_embedded_model_answers_validate(embedded_model_dir: Path) -> None:
         year: int = Field(ge=1900, le=2030)
         genre: Genre  # type: ignore[valid-type]
 
-    model = load_model("local", max_new_tokens=64)
+    model = load_model("local", max_new_tokens=128)  # int4 (the default engine) can loop to the 60-char title bound
     prompts: list[Any] = ["Suggest a movie for a rainy evening.", "무서운 영화 하나 추천해 줘.", "A funny film?"]
     results: list[Any] = model.with_structured_output(Suggestion, include_raw=True).batch(prompts)
     for r in results:
         assert isinstance(r["parsed"], Suggestion), r["parsing_error"]
         assert r["raw"].response_metadata["finish_reason"] == "stop"
+
+
+@pytest.mark.slow
+def test_seed_json_chain_with_response_format_on_the_embedded_model(embedded_model_dir: Path) -> None:
+    # The seed's chain. Unconstrained the 135M model answers `The answer to this question is: "Paris"`, which the
+    # stock parser cannot read; with OpenAI's way of asking for JSON, the grammar makes it a JSON object.
+    from langchain_core.output_parsers import SimpleJsonOutputParser
+    from langchain_core.prompts import PromptTemplate
+
+    json_prompt = PromptTemplate.from_template(
+        "Return a JSON object with an `answer` key that answers the following question: {question}"
+    )
+    model = load_model("local", max_new_tokens=64)
+    chain = json_prompt | model.bind(response_format={"type": "json_object"}) | SimpleJsonOutputParser()
+    questions = [{"question": "What is the capital of France?"}, {"question": "한국의 수도는 어디인가요?"}]
+    answers = chain.batch(questions)
+    assert all(isinstance(a, dict) and a for a in answers), answers
+    raw = (json_prompt | model.bind(response_format={"type": "json_object"})).invoke(questions[0])
+    assert raw.response_metadata["finish_reason"] == "stop" and json.loads(raw.text) == answers[0]

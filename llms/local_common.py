@@ -1,0 +1,112 @@
+"""What `LocalChatModel` and `LocalLLM` share: messages to template dicts, usage, per-call option merging, and
+building the engine from a spec when a class is constructed directly (``LocalChatModel(model="hf:/dir")``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from llms.capabilities import ModelCapabilities
+from llms.engines.base import Completion, Engine, GenerationOptions
+
+__all__ = ["LocalModelMixin", "engine_from", "message_dicts", "usage"]
+
+# Per-call options a local model takes (besides `stop`); `json_schema` and `response_format` become a grammar.
+_CALL_OPTIONS = {"max_new_tokens", "max_tokens", "temperature", "top_p", "seed", "repetition_penalty"}
+_GRAMMAR_OPTIONS = {"json_schema", "response_format"}
+# Tracing-only options LangChain passes down some paths; they carry no generation setting.
+_TRACING_OPTIONS = {"ls_structured_output_format", "structured_output_format"}
+
+
+def message_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
+    """LangChain messages as ``{"role", "content"}`` dicts for a chat template (text content only)."""
+    roles = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
+    return [{"role": roles.get(m.type, "user"), "content": m.text} for m in messages]
+
+
+def usage(c: Completion) -> dict[str, int]:
+    return {
+        "input_tokens": c.prompt_tokens,
+        "output_tokens": c.completion_tokens,
+        "total_tokens": c.prompt_tokens + c.completion_tokens,
+    }
+
+
+class LocalModelMixin:
+    """What both local classes share: the engine, default options and their per-call merge (a mixin)."""
+
+    engine: Engine
+    model_name: str
+    max_new_tokens: int
+    temperature: float
+    top_p: float | None
+    seed: int | None
+    repetition_penalty: float | None
+    stop: list[str] | None
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        caps = self.engine.capabilities
+        return ModelCapabilities(
+            backend="local", grammar=caps.grammar, max_tokens_option="max_new_tokens", engine=caps.engine
+        )
+
+    def generation_options(
+        self, stop: Sequence[str] | None, kwargs: dict[str, Any], extra_stops: Sequence[str] = ()
+    ) -> GenerationOptions:
+        """One call's options: per-call values win over the instance's; unknown ones are refused by name."""
+        from llms.response_format import grammar_from_options
+
+        unknown = sorted(set(kwargs) - _CALL_OPTIONS - _GRAMMAR_OPTIONS - _TRACING_OPTIONS - {"stop"})
+        if unknown:
+            raise TypeError(f"generation option(s) {', '.join(unknown)} do not apply to local models")
+        stops = [*(self.stop or []), *(stop or []), *(kwargs.get("stop") or []), *extra_stops]
+        limit = kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens))
+        if not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"max_new_tokens must be an integer >= 1, got {limit!r}")
+        return GenerationOptions(
+            max_new_tokens=limit,
+            temperature=kwargs.get("temperature", self.temperature),
+            top_p=kwargs.get("top_p", self.top_p),
+            stop=tuple(dict.fromkeys(s for s in stops if s)),
+            seed=kwargs.get("seed", self.seed),
+            repetition_penalty=kwargs.get("repetition_penalty", self.repetition_penalty),
+            grammar=grammar_from_options(kwargs.get("json_schema"), kwargs.get("response_format")),
+        )
+
+    def _ls(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "ls_provider": "chain-recipes",
+            "ls_model_name": kwargs.get("model") if isinstance(kwargs.get("model"), str) else self.model_name,
+            "ls_temperature": kwargs.get("temperature", self.temperature),
+            "ls_max_tokens": kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens)),
+        }
+        stops = stop or self.stop
+        if stops:
+            params["ls_stop"] = list(stops)
+        return params
+
+
+def engine_from(values: Any) -> Any:
+    """Build the engine from ``model`` (a spec) when none was passed: ``LocalChatModel(model="hf:/dir")``.
+
+    ``engine`` may name the engine to use (``auto``, ``onnxruntime``, ``transformers``) instead of being one.
+    """
+    if not isinstance(values, dict) or (values.get("engine") is not None and not isinstance(values["engine"], str)):
+        return values
+    from llms.engines.select import load_engine
+    from llms.options import ModelOptions
+    from llms.spec import parse_spec
+
+    values = dict(values)
+    spec = values.get("model") or values.get("model_name") or "local"
+    given = {k: values.pop(k) for k in ("threads", "device", "dtype", "device_map", "engine") if k in values}
+    parsed = parse_spec(spec)
+    if parsed.provider not in ("local", "hf"):
+        raise ValueError(f"a local model needs a 'local' or 'hf:' spec, got {spec!r}")
+    values["engine"] = load_engine(parsed, ModelOptions.for_backend(parsed.provider, **given))
+    return values
+
+
