@@ -74,7 +74,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("models", help="list model specs and which run offline now").set_defaults(func=_cmd_models)
-    sub.add_parser("setup", help="prepare the embedded model: safetensors and the int4 build (once, ~40 s)").set_defaults(func=_cmd_setup)
+    setup_help = "prepare the embedded model: safetensors and the int4 build (once, ~40 s)"
+    sub.add_parser("setup", help=setup_help).set_defaults(func=_cmd_setup)
     try:
         from apps.cli_prompts import add_parser as add_prompts_parser
     except ImportError:  # the prompts CLI is optional while it is being built
