@@ -206,7 +206,9 @@ class Scanner:
         if self.build and cut > start:
             self._parts.append(_decode(text[start:cut]))
             self._chars += cut - start
-            self.version += 1 if self._in_string == 2 else 0
+        if self.build and self._in_string == 2:
+            # value() changes even for an opened, still empty string value: the key now shows with "".
+            self.version += 1
         self._cut, self._suffix = (self._offset + cut, '"') if self._in_string == 2 else (None, "")
         return cut
 

@@ -107,3 +107,14 @@ def test_stream_partials_match_partial_json_of_each_prefix(value: Any, before: s
         done = cut
         assert partial == partial_json(text[:cut]), text[:cut]
     assert partial == value
+
+
+def test_stream_shows_a_key_whose_string_value_just_opened_after_a_chunk_boundary() -> None:
+    # Found by the property test in CI: fed `{"a": {` and then `"b": "`, the stream kept the old partial.
+    from parsers.stream import PartialStream
+
+    for text in ('{"a": {"b": "', '{"a": [{"b": "', '["x", {"y": "'):
+        cut = text.index("{", 1) + 1
+        stream = PartialStream()
+        stream.feed(text[:cut])
+        assert stream.feed(text[cut:]) == partial_json(text)

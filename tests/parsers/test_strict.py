@@ -208,14 +208,17 @@ def _reply(items: int) -> str:
     return "Here you go:\n```json\n" + json.dumps({"movies": movies}) + "\n```"
 
 
-def _stream_seconds(text: str, root_list: bool = False) -> tuple[float, int, Any]:
+def _stream_seconds(text: str, root_list: bool = False, repeats: int = 3) -> tuple[float, int, Any]:
+    """The best of `repeats` timings (a shared 2-core machine: one run can be slowed several-fold by a neighbour)."""
     chunks = [text[i : i + 9] for i in range(0, len(text), 9)]  # ~9 characters a token
-    start = time.perf_counter()
-    outputs = JsonParser().transform(iter(chunks))  # the Runnable path, LangChain's bookkeeping included
-    last = None
-    for output in outputs:
-        last = output
-    return time.perf_counter() - start, len(chunks), last
+    best, last = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        outputs = JsonParser().transform(iter(chunks))  # the Runnable path, LangChain's bookkeeping included
+        for output in outputs:
+            last = output
+        best = min(best, time.perf_counter() - start)
+    return best, len(chunks), last
 
 
 def test_streaming_is_linear_in_the_reply() -> None:
@@ -243,6 +246,12 @@ def test_streaming_a_top_level_list_is_linear_too() -> None:
     assert last == json.loads(reply(900))
     assert t_small < 30  # LangChain's stream bookkeeping concatenated every partial list (~70 s for 80 KB)
     assert t_big / n_big < 3 * t_small / n_small
+    from parsers.stream import PartialStream
+
+    stream, text = PartialStream(), reply(1_800)
+    for i in range(0, len(text), 9):
+        stream.feed(text[i : i + 9])
+    assert stream.scanned < 1.2 * len(text)  # counted work: each character scanned about once
 
 
 def test_partial_lists_still_add_like_lists() -> None:
