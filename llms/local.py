@@ -36,10 +36,9 @@ from langchain_core.outputs import (
 )
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_config_list, run_in_executor
-from pydantic import ConfigDict, Field, model_validator
 
 from llms.engines.base import Completion, GenerationOptions
-from llms.local_common import LocalModelMixin, engine_from, message_dicts, usage
+from llms.local_common import LocalModelMixin, message_dicts, usage
 from llms.local_llm import LocalLLM
 
 __all__ = ["LocalChatModel", "LocalLLM", "message_dicts"]
@@ -47,32 +46,12 @@ __all__ = ["LocalChatModel", "LocalLLM", "message_dicts"]
 class LocalChatModel(LocalModelMixin, BaseChatModel):  # type: ignore[misc]
     """A chat model over a local engine: chat template (or plain turns), stops, one engine call per `.batch()`."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True, protected_namespaces=())
-
-    engine: Any = Field(default=None, exclude=True)
-    model_name: str = Field(default="local", alias="model")
-    max_new_tokens: int = Field(default=256, alias="max_tokens", ge=1)
-    temperature: float = Field(default=0.0, ge=0.0)
-    top_p: float | None = None
-    seed: int | None = None
-    repetition_penalty: float | None = None
-    stop: list[str] | None = Field(default=None, alias="stop_sequences")
     streaming: bool = False
     """Accepted for LangChain compatibility: `invoke` streams internally when True (same answer)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _load_engine(cls, values: Any) -> Any:
-        return engine_from(values)
 
     @property
     def _llm_type(self) -> str:
         return "chain-recipes-local-chat"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        caps = self.engine.capabilities
-        return {"model_name": self.model_name, "engine": caps.engine, "device": caps.device, "dtype": caps.dtype}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         return {**self._ls(stop, kwargs), "ls_model_type": "chat"}

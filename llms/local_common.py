@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llms.capabilities import ModelCapabilities
-from llms.engines.base import Completion, Engine, GenerationOptions
+from llms.engines.base import Completion, GenerationOptions
 
 __all__ = ["LocalModelMixin", "engine_from", "message_dicts", "usage"]
 
@@ -34,17 +35,30 @@ def usage(c: Completion) -> dict[str, int]:
     }
 
 
-class LocalModelMixin:
-    """What both local classes share: the engine, default options and their per-call merge (a mixin)."""
+class LocalModelMixin(BaseModel):
+    """What both local classes share: the engine, the default options and their per-call merge, and building the
+    engine from ``model`` when none is passed (a pydantic mixin: its fields become both classes' fields)."""
 
-    engine: Engine
-    model_name: str
-    max_new_tokens: int
-    temperature: float
-    top_p: float | None
-    seed: int | None
-    repetition_penalty: float | None
-    stop: list[str] | None
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True, protected_namespaces=())
+
+    engine: Any = Field(default=None, exclude=True)
+    model_name: str = Field(default="local", alias="model")
+    max_new_tokens: int = Field(default=256, alias="max_tokens", ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    top_p: float | None = None
+    seed: int | None = None
+    repetition_penalty: float | None = None
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _load_engine(cls, values: Any) -> Any:
+        return engine_from(values)
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        caps = self.engine.capabilities
+        return {"model_name": self.model_name, "engine": caps.engine, "device": caps.device, "dtype": caps.dtype}
 
     @property
     def capabilities(self) -> ModelCapabilities:

@@ -10,10 +10,9 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 from langchain_core.runnables.config import run_in_executor
-from pydantic import ConfigDict, Field, model_validator
 
 from llms.engines.base import Completion
-from llms.local_common import LocalModelMixin, engine_from, usage
+from llms.local_common import LocalModelMixin, usage
 
 __all__ = ["LocalLLM"]
 
@@ -21,32 +20,12 @@ __all__ = ["LocalLLM"]
 class LocalLLM(LocalModelMixin, BaseLLM):  # type: ignore[misc]
     """A text-completion LLM over a local engine (for langchain-classic's `LLMChain`); `.batch()` is one call."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True, protected_namespaces=())
-
-    engine: Any = Field(default=None, exclude=True)
-    model_name: str = Field(default="local", alias="model")
-    max_new_tokens: int = Field(default=256, alias="max_tokens", ge=1)
-    temperature: float = Field(default=0.0, ge=0.0)
-    top_p: float | None = None
-    seed: int | None = None
-    repetition_penalty: float | None = None
-    stop: list[str] | None = Field(default=None, alias="stop_sequences")
     # Instruct models (the embedded SmolLM2) answer nothing to a raw prompt: wrap it as one user turn.
     wrap_in_chat_template: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _load_engine(cls, values: Any) -> Any:
-        return engine_from(values)
 
     @property
     def _llm_type(self) -> str:
         return "chain-recipes-local-llm"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        caps = self.engine.capabilities
-        return {"model_name": self.model_name, "engine": caps.engine, "device": caps.device, "dtype": caps.dtype}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         return {**self._ls(stop, kwargs), "ls_model_type": "llm"}
