@@ -18,13 +18,13 @@ request (`ReplayMissError`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, BaseLLM
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult, Generation, LLMResult
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from llms.capabilities import ModelCapabilities
 from llms.cassette import Cassette, active_steps, request, request_key
@@ -43,13 +43,27 @@ def _caps(entry: dict[str, Any]) -> ModelCapabilities:
     return ModelCapabilities(**{"backend": "replay", **given})
 
 
-class _Replay:
-    """What both replay classes share: the cassette, the recorded model's capabilities and defaults, lookup."""
+class _Replay(BaseModel):
+    """What both replay classes share: the cassette, the recorded model's capabilities and defaults, lookup
+    (a pydantic mixin: its fields become both classes' fields)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     path: str
-    spec: str | None
-    defaults: dict[str, Any]
-    _cassette: Cassette | None
+    spec: str | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    _cassette: Cassette | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_file(cls, path: str | Path, spec: str | None = None) -> Self:
+        tape = Cassette.load(path)  # a bad file fails here, before any chain runs
+        model = cls(path=str(path), spec=spec, defaults=_defaults(tape.model(spec)))
+        model._cassette = tape
+        return model
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"cassette": self.path}
 
     def _tape(self) -> Cassette:
         if self._cassette is None:
@@ -94,27 +108,9 @@ def _defaults(entry: dict[str, Any]) -> dict[str, Any]:
 class ReplayChatModel(_Replay, BaseChatModel):  # type: ignore[misc]
     """A chat model answering from a cassette by request key (`from_file(path, spec=...)`)."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    path: str
-    spec: str | None = None
-    defaults: dict[str, Any] = Field(default_factory=dict)
-    _cassette: Cassette | None = PrivateAttr(default=None)
-
-    @classmethod
-    def from_file(cls, path: str | Path, spec: str | None = None) -> ReplayChatModel:
-        tape = Cassette.load(path)  # a bad file fails here, before any chain runs
-        model = cls(path=str(path), spec=spec, defaults=_defaults(tape.model(spec)))
-        model._cassette = tape
-        return model
-
     @property
     def _llm_type(self) -> str:
         return "recipes-replay-chat"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"cassette": self.path}
 
     def with_structured_output(  # type: ignore[override]
         self, schema: Any = None, *, include_raw: bool = False, method: str = "json_schema", **kwargs: Any
@@ -144,27 +140,9 @@ class ReplayChatModel(_Replay, BaseChatModel):  # type: ignore[misc]
 class ReplayLLM(_Replay, BaseLLM):  # type: ignore[misc]
     """The text-completion twin of `ReplayChatModel`, for the classic LLMChain path."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    path: str
-    spec: str | None = None
-    defaults: dict[str, Any] = Field(default_factory=dict)
-    _cassette: Cassette | None = PrivateAttr(default=None)
-
-    @classmethod
-    def from_file(cls, path: str | Path, spec: str | None = None) -> ReplayLLM:
-        tape = Cassette.load(path)
-        model = cls(path=str(path), spec=spec, defaults=_defaults(tape.model(spec)))
-        model._cassette = tape
-        return model
-
     @property
     def _llm_type(self) -> str:
         return "recipes-replay-llm"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"cassette": self.path}
 
     def _generate(
         self,
