@@ -50,3 +50,4 @@ def capabilities_of(model: Any) -> ModelCapabilities:
     length = next((f for f in _LENGTH_FIELDS if f in fields), None)
     # Not a per-call option: integrations differ there (ChatOllama hands per-call kwargs to its client, which fails).
     return ModelCapabilities(length_field=length)
+

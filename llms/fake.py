@@ -18,6 +18,7 @@ from pydantic import Field, PrivateAttr
 
 from llms.capabilities import ModelCapabilities
 from llms.stops import cut_at_stop
+from llms.structured_mixin import StructuredByCapabilities
 
 __all__ = ["FakeChatModel", "FakeLLM"]
 
@@ -26,7 +27,7 @@ def _echo_text(messages: list[BaseMessage]) -> str:
     return str(messages[-1].content) if messages else ""
 
 
-class FakeChatModel(BaseChatModel):
+class FakeChatModel(StructuredByCapabilities, BaseChatModel):
     """Answers with `responses` in turn (cycling), or echoes the last message when `responses` is empty.
 
     Records every call's messages in `calls`, honours `stop`, streams word by word, and reports
@@ -52,14 +53,6 @@ class FakeChatModel(BaseChatModel):
     @property
     def capabilities(self) -> ModelCapabilities:
         return ModelCapabilities(backend="fake")
-
-    def with_structured_output(  # type: ignore[override]
-        self, schema: Any = None, *, include_raw: bool = False, method: str = "json_schema", **kwargs: Any
-    ) -> Any:
-        """Prompted JSON, parsed and re-asked (`llms.structured.structured_output`), as for any backend."""
-        from llms.structured import structured_output
-
-        return structured_output(self, schema, include_raw=include_raw, method=method, **kwargs)
 
     def _next_text(self, messages: list[BaseMessage], stop: list[str] | None) -> tuple[str, str]:
         self._calls.append(list(messages))

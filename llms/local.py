@@ -34,16 +34,17 @@ from langchain_core.outputs import (
     ChatResult,
     LLMResult,
 )
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list, run_in_executor
 
 from llms.engines.base import Completion, GenerationOptions
 from llms.local_common import LocalModelMixin, message_dicts, usage
 from llms.local_llm import LocalLLM
+from llms.structured_mixin import StructuredByCapabilities
 
 __all__ = ["LocalChatModel", "LocalLLM", "message_dicts"]
 
-class LocalChatModel(LocalModelMixin, BaseChatModel):  # type: ignore[misc]
+class LocalChatModel(LocalModelMixin, StructuredByCapabilities, BaseChatModel):  # type: ignore[misc]
     """A chat model over a local engine: chat template (or plain turns), stops, one engine call per `.batch()`."""
 
     streaming: bool = False
@@ -111,18 +112,6 @@ class LocalChatModel(LocalModelMixin, BaseChatModel):  # type: ignore[misc]
         # Generation is CPU/GPU-bound: run it in a worker thread so the event loop stays free.
         sync_manager = run_manager.get_sync() if run_manager else None
         return await run_in_executor(None, self._generate, messages, stop, sync_manager, **kwargs)
-
-    def with_structured_output(  # type: ignore[override]
-        self, schema: Any = None, *, include_raw: bool = False, method: str = "json_schema", **kwargs: Any
-    ) -> Runnable[LanguageModelInput, Any]:
-        """Answers as `schema` (pydantic v2/v1 class, TypedDict, JSON-schema dict) by grammar-constrained decoding.
-
-        method: "json_schema" (default; "grammar" and "function_calling" are aliases: local models have no tools)
-        or "json_mode" (any JSON object when no schema is given). See `llms.structured.structured_output`.
-        """
-        from llms.structured import structured_output
-
-        return structured_output(self, schema, include_raw=include_raw, method=method, **kwargs)
 
     def batch(
         self,

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from llms.capabilities import ModelCapabilities
 from llms.cassette import Cassette, active_steps, request, request_key
 from llms.errors import RecipesError
+from llms.structured_mixin import StructuredByCapabilities
 
 __all__ = ["ReplayChatModel", "ReplayLLM", "ReplayMissError"]
 
@@ -105,19 +106,12 @@ def _defaults(entry: dict[str, Any]) -> dict[str, Any]:
     return dict(entry.get("defaults") or {})
 
 
-class ReplayChatModel(_Replay, BaseChatModel):  # type: ignore[misc]
+class ReplayChatModel(_Replay, StructuredByCapabilities, BaseChatModel):  # type: ignore[misc]
     """A chat model answering from a cassette by request key (`from_file(path, spec=...)`)."""
 
     @property
     def _llm_type(self) -> str:
         return "recipes-replay-chat"
-
-    def with_structured_output(  # type: ignore[override]
-        self, schema: Any = None, *, include_raw: bool = False, method: str = "json_schema", **kwargs: Any
-    ) -> Any:
-        from llms.structured import structured_output
-
-        return structured_output(self, schema, include_raw=include_raw, method=method, **kwargs)
 
     def _generate(
         self,
