@@ -28,16 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PROMPTS = [
-    "Describe a perfect day in Paris.",
-    "What movie genres do you like?",
-    "Give three tips for learning Python.",
-    "Explain what a chain of prompts is.",
-    "Name some fruits that are red.",
-    "당신이 좋아하는 영화 장르는 무엇인가요?",
-    "Write a haiku about the sea.",
-    "Why is the sky blue?",
-]
+from bench.batch import PROMPTS  # noqa: E402 (after the path set-up above) -- the batch benchmark's prompts
+
 QUALITY_PROMPTS = [
     *PROMPTS,
     "Tell me a fun fact about octopuses.",

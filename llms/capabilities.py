@@ -12,6 +12,8 @@ from typing import Any
 
 from langchain_core.runnables import RunnableBinding
 
+from llms.providers import option_fields
+
 __all__ = ["ModelCapabilities", "capabilities_of", "unwrap"]
 
 
@@ -35,8 +37,6 @@ def unwrap(model: Any) -> Any:
     return model
 
 
-# Other LangChain chat models (llms.providers) declare their length option as a field; the first one found wins.
-_LENGTH_FIELDS = ("max_tokens", "num_predict", "max_output_tokens", "max_new_tokens")
 
 
 def capabilities_of(model: Any) -> ModelCapabilities:
@@ -47,7 +47,8 @@ def capabilities_of(model: Any) -> ModelCapabilities:
     if isinstance(caps, ModelCapabilities):
         return caps
     fields = getattr(type(inner), "model_fields", {})
-    length = next((f for f in _LENGTH_FIELDS if f in fields), None)
+    # Other LangChain chat models (llms.providers) declare their length option as a field; the first one found wins.
+    length = next((f for f in option_fields("max_new_tokens") if f in fields), None)
     # Not a per-call option: integrations differ there (ChatOllama hands per-call kwargs to its client, which fails).
     return ModelCapabilities(length_field=length)
 
