@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,28 +28,12 @@ from llms.engines.base import GenerationOptions, PromptTooLongError
 from llms.errors import OptionNotSupportedError
 from llms.local import LocalChatModel
 from parsers import TruncatedOutputError
+from tests.schemas import ORDER_MAX_TOKENS, Order
 
 ENGINES = ["transformers", "onnxruntime"]
 PROMPTS = ["Describe a perfect day in Paris.", "당신이 좋아하는 영화 장르는?", "sea otter =>", "Hello"]
 
 
-class Item(BaseModel):
-    name: str = Field(max_length=8)
-    qty: int = Field(ge=0, le=99)
-
-
-class Order(BaseModel):
-    """Every part bounded, so even a random model closes the object within the token budget."""
-
-    customer: str = Field(max_length=12)
-    kind: Literal["pickup", "delivery"]
-    items: list[Item] = Field(min_length=1, max_length=3)
-    total: int = Field(ge=0, le=9999)
-
-
-# Longest Order in tokens: at most 6 tokens per character (an escape such as \u001f) -> under 400 (see
-# tests/llms/test_structured.py); the tiny Llama has 512 positions.
-ORDER_MAX_TOKENS = 400
 
 Make = Callable[..., Any]
 
