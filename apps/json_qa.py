@@ -41,7 +41,7 @@ def _as_question(value: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chains.json_qa import json_qa
+    from chains.answers import json_qa
     from chains.language import detect_language
 
     if args.input and args.question:

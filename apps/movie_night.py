@@ -61,7 +61,7 @@ def _print_picks(picks: list[dict[str, Any]], lang: str) -> None:
 
 
 def _run_classic(args: argparse.Namespace, answer: str, lang: str) -> int:
-    from chains.movie_night import movie_night_classic
+    from chains.movies import movie_night_classic
 
     # Small models loop without it ("The Matrix" x18, measured); a mild penalty keeps the text readable.
     budget = 80 if args.max_new_tokens is None else args.max_new_tokens  # 0 is refused, not taken for "unset"
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.classic or args.sequential_chain:
         return _run_classic(args, answer, lang)
 
-    from chains.movie_night import movie_night
+    from chains.movies import movie_night
 
     recipe = movie_night(model_from_args(args, {"repetition_penalty": 1.2}), lang=lang, verbose=args.verbose)
     if wants_stream(args):

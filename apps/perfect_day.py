@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chains.perfect_day import language_of, perfect_day, perfect_day_classic
+    from chains.itinerary import language_of, perfect_day, perfect_day_classic
 
     city = " ".join(args.city).strip()
     if not city:

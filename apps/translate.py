@@ -39,7 +39,7 @@ def _table(word: str, answers: dict[str, str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chains.translate import translate, translate_all
+    from chains.translation import translate, translate_all
 
     word = " ".join(args.word).strip()
     if not word:

@@ -20,7 +20,7 @@ from importlib.resources.abc import Traversable
 from typing import Any, Literal
 
 from chains.matching import Text, TitleForm, genre_key, genre_text, synonym_pattern, title_key
-from llms.errors import RecipesError
+from core.errors import RecipesError
 
 __all__ = [
     "Catalogue",

@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from llms.errors import RecipesError
+from core.errors import RecipesError
 
 __all__ = [
     "DEFAULT_MAX_INPUT_BYTES",

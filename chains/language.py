@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
+from core.text import is_hangul
+
 __all__ = ["detect_language"]
-
-
-def _is_hangul(ch: str) -> bool:
-    code = ord(ch)
-    return 0xAC00 <= code <= 0xD7A3 or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F
 
 
 def detect_language(text: str) -> str:
@@ -19,5 +16,5 @@ def detect_language(text: str) -> str:
     letters = [ch for ch in text if ch.isalpha()]
     if not letters:
         return "en"
-    hangul = sum(_is_hangul(ch) for ch in letters)
+    hangul = sum(is_hangul(ch) for ch in letters)
     return "ko" if hangul / len(letters) >= 0.3 else "en"

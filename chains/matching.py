@@ -12,6 +12,8 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from core.text import is_hangul
+
 __all__ = [
     "Text",
     "TitleForm",
@@ -62,7 +64,7 @@ def genre_key(name: str) -> str:
 
 
 def has_hangul(text: str) -> bool:
-    return any("가" <= c <= "힣" for c in text)
+    return any(map(is_hangul, text))
 
 
 def lower(text: str) -> str:

@@ -25,7 +25,8 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chains.language import detect_language
-from llms.errors import RecipesError
+from core.errors import RecipesError
+from core.text import HANGUL_RANGES
 
 __all__ = [
     "MAX_CHARS",
@@ -128,7 +129,7 @@ def load_seed_tasks(path: str | Path | None = None, *, lang: str | None = None) 
 # -- filtering ----------------------------------------------------------------------------------------------------
 # Hangul syllables are single tokens: Korean glues particles to words (영화를 / 영화가), so whole-word tokens
 # miss near-duplicates, and rouge_score's default tokenizer drops non-ASCII letters altogether.
-_TOKEN = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]|[^\W_\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+")
+_TOKEN = re.compile(f"[{HANGUL_RANGES}]|[^\\W_{HANGUL_RANGES}]+")
 
 
 @lru_cache(maxsize=65536)

@@ -17,7 +17,7 @@ from langchain_core.runnables.base import RunnableLike, coerce_to_runnable
 from langchain_core.runnables.utils import AddableDict
 from pydantic import BaseModel, RootModel
 
-from llms.errors import RecipesError
+from core.errors import RecipesError
 
 __all__ = [
     "ChainBuildError",

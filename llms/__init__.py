@@ -44,7 +44,7 @@ __all__ = [
     "with_max_tokens",
 ]
 
-# Loaded on first use, so `from llms.errors import RecipesError` (the CLI's --help path) pulls in no LangChain.
+# Loaded on first use, so importing `llms` (the CLI's --help path) pulls in no LangChain.
 _LAZY = {
     "FakeChatModel": "llms.fake",
     "FakeLLM": "llms.fake",

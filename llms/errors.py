@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+from core.errors import RecipesError
+
 __all__ = ["ModelNotAvailableError", "OptionNotSupportedError", "RecipesError", "UnknownModelSpecError"]
-
-
-class RecipesError(Exception):
-    """Base of Chain Recipes' own errors: the CLI prints these as one line, without a traceback."""
 
 
 class UnknownModelSpecError(RecipesError, ValueError):

@@ -23,6 +23,7 @@ import openai
 
 from llms.errors import RecipesError
 from llms.redact import redact, secrets_of
+from parsers.errors import TruncatedOutputError
 
 __all__ = [
     "BackendAuthError",
@@ -316,8 +317,6 @@ def _status_error(err: openai.APIStatusError, url: str, secret: Secrets) -> Back
 
 def _truncated(err: openai.LengthFinishReasonError, url: str) -> Exception:
     """finish_reason=length on a JSON-mode or json_schema answer: the parsers' TruncatedOutputError."""
-    from parsers import TruncatedOutputError  # lazy: parsers imports llms
-
     choices = getattr(err.completion, "choices", None) or []
     raw = (choices[0].message.content or "") if choices else ""
     return TruncatedOutputError(

@@ -29,16 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from llms.capabilities import capabilities_of
 from llms.grammar import DEFAULT_LIMITS, Limits, _is_pydantic_v1, json_grammar, json_object_schema, json_schema_of
-from parsers import (
-    LENGTH_REASONS,
-    SchemaValidationError,
-    TruncatedOutputError,
-    finish_reason_of,
-    parse_json,
-    partial_json,
-    validate,
-    with_reask,
-)
+from parsers import SchemaValidationError, TruncatedOutputError, parse_json, partial_json, validate, with_reask
+from parsers.json_parser import LENGTH_REASONS, finish_reason_of
 
 __all__ = [
     "STRUCTURED_METHODS",

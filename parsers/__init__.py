@@ -8,27 +8,21 @@
 from __future__ import annotations
 
 from parsers.errors import OutputParseError, SchemaValidationError, TruncatedOutputError
-from parsers.extract import echo_spans, extract_json, partial_json
-from parsers.json_parser import LENGTH_REASONS, JsonParser, finish_reason_of, parse_json, validate
-from parsers.reask import DEFAULT_REASK_MESSAGE, Reask, ReaskResult, with_reask
+from parsers.extract import extract_json, partial_json
+from parsers.json_parser import JsonParser, parse_json, validate
+from parsers.reask import Reask, with_reask
 from parsers.repair import repair_json
-from parsers.text import CallInfo, CallInfoParser, TextParser
+from parsers.text import CallInfo, CallInfoParser
 
 __all__ = [
-    "DEFAULT_REASK_MESSAGE",
-    "LENGTH_REASONS",
     "CallInfo",
     "CallInfoParser",
     "JsonParser",
     "OutputParseError",
     "Reask",
-    "ReaskResult",
     "SchemaValidationError",
-    "TextParser",
     "TruncatedOutputError",
-    "echo_spans",
     "extract_json",
-    "finish_reason_of",
     "parse_json",
     "partial_json",
     "repair_json",

@@ -11,7 +11,8 @@ from typing import Any
 
 from langchain_core.exceptions import OutputParserException
 
-from llms.errors import RecipesError
+from core.errors import RecipesError
+from core.text import one_line
 
 __all__ = [
     "EXCERPT_CHARS",
@@ -36,12 +37,6 @@ def excerpt(raw: str, limit: int = EXCERPT_CHARS) -> str:
     if len(shown) > 2 * limit:  # escapes can make the repr ten times longer than the text
         shown = f"{shown[:limit]} ... {shown[-limit:]}"
     return shown
-
-
-def one_line(text: str, limit: int = REASON_CHARS) -> str:
-    """`text` with every run of whitespace (line breaks included) made one space, cut to `limit` characters."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _message(reason: str, raw: str) -> str:

@@ -12,21 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_core.output_parsers import BaseOutputParser, StrOutputParser
+from langchain_core.output_parsers import BaseOutputParser
 from langchain_core.outputs import ChatGeneration, Generation
 from pydantic import BaseModel, ConfigDict
 
 from parsers.errors import OutputParseError
 
-__all__ = ["CallInfo", "CallInfoParser", "TextParser"]
-
-
-class TextParser(StrOutputParser):
-    """Message (or text) -> its text; streams chunk by chunk. LangChain's `StrOutputParser` under our name."""
-
-    @property
-    def _type(self) -> str:
-        return "recipes_text"
+__all__ = ["CallInfo", "CallInfoParser"]
 
 
 class CallInfo(BaseModel):

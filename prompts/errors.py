@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llms.errors import RecipesError
+from core.errors import RecipesError
 
 __all__ = [
     "PromptError",

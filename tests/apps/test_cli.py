@@ -60,7 +60,7 @@ def test_perfect_day_on_fake_model_lcel_and_classic(run_cli: RunCli) -> None:
 
 
 def test_perfect_day_streams_on_tiny_gpt_neo_like_the_chain(tiny_gpt_neo_dir: Path, run_cli: RunCli) -> None:
-    from chains.perfect_day import perfect_day
+    from chains.itinerary import perfect_day
     from llms import load_model
 
     expected = perfect_day(load_model(f"hf:{tiny_gpt_neo_dir}", max_new_tokens=8)).invoke({"city": "Paris"})

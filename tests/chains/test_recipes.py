@@ -22,7 +22,7 @@ from chains import (
     translate,
     translate_all,
 )
-from chains.chat import History
+from chains.conversation import History
 from llms import FakeChatModel, FakeLLM, load_llm, load_model
 
 GENRES = '{"genres": ["comedy"]}'

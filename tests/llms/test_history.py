@@ -28,7 +28,7 @@ def _calls(log: RunLog) -> list[dict]:
 
 
 def test_a_chain_run_logs_its_steps_and_model_calls(home: Path) -> None:
-    from chains.json_qa import json_qa
+    from chains.answers import json_qa
 
     log = RunLog(app="test")
     answer = json_qa(load_model('fake:{"answer": "4"}')).invoke({"question": "What is 2+2?"}, {"callbacks": [log]})

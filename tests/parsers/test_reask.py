@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 import prompts
 from llms.fake import FakeChatModel
-from parsers import JsonParser, OutputParseError, ReaskResult, SchemaValidationError, with_reask
+from parsers import JsonParser, OutputParseError, SchemaValidationError, with_reask
+from parsers.reask import ReaskResult
 
 
 def test_second_attempt_sees_the_error_and_the_callers_messages_are_untouched() -> None:

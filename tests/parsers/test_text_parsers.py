@@ -1,4 +1,4 @@
-"""Message -> text, and the call-info parser with finish reason, token usage and model name."""
+"""The call-info parser: with finish reason, token usage and model name."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import Generation
 
 from llms.fake import FakeChatModel
-from parsers import CallInfo, CallInfoParser, TextParser
-
-
-def test_text_parser_turns_messages_into_text() -> None:
-    model = FakeChatModel(responses=["안녕하세요, 반갑습니다"])
-    assert (model | TextParser()).invoke("hi") == "안녕하세요, 반갑습니다"
-    assert "".join((model | TextParser()).stream("hi")) == "안녕하세요, 반갑습니다"
-    assert TextParser().invoke("plain") == "plain"
+from parsers import CallInfo, CallInfoParser
 
 
 def test_call_info_from_a_chat_model() -> None:

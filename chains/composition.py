@@ -41,7 +41,7 @@ from chains.steps import (
 from chains.steps import add_values as _add
 from chains.steps import check_keys as _check_keys
 from chains.steps import to_step as _as_step
-from llms.errors import RecipesError
+from core.errors import RecipesError
 
 __all__ = [
     "ChainBuildError",

@@ -20,8 +20,8 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, Field, create_model
 
 from chains.catalogue import Catalogue, Lang, Movie, load_catalogue
+from chains.composition import SequentialRecipe, Step, sequential
 from chains.language import detect_language
-from chains.sequential import SequentialRecipe, Step, sequential
 
 __all__ = ["MIN_PICKS", "movie_night", "movie_night_classic", "movie_night_lcel"]
 
@@ -114,7 +114,7 @@ _FACT = {"en": "a {year} {genre} film from the catalogue", "ko": "{year}년 {gen
 def _step_reasons(model: BaseChatModel, catalogue: Catalogue, lang: str | None) -> Runnable:
     from langchain_core.output_parsers import StrOutputParser
 
-    from chains.translate import first_line
+    from chains.translation import first_line
     from llms.limits import with_max_tokens
 
     # One sentence is ~30 tokens; the cap also bounds a small model that never writes a newline.

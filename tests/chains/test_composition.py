@@ -16,7 +16,7 @@ from langchain_core.output_parsers import JsonOutputParser, StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from chains.sequential import (
+from chains.composition import (
     ChainBuildError,
     ChainInputError,
     DuplicateKeyError,
