@@ -1,6 +1,6 @@
 """Chat: an interactive REPL with a system prompt and history kept as role messages. /reset clears, /exit quits.
 
-Run:  python -m apps.chat                     (or: recipes run chat --system "Answer in one sentence.")
+Run:  recipes run chat                      (or: recipes run chat --system "Answer in one sentence.")
 Lines can be piped in too:  printf 'Hi\n/exit\n' | recipes run chat --model fake:echo
 """
 
@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Iterator
 
-from apps.common import add_model_arguments, model_from_args, print_json, read_line, run_app, wants_stream
+from apps.common import add_model_arguments, model_from_args, print_json, read_line, wants_stream
 
-__all__ = ["add_arguments", "main", "run"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,10 +70,3 @@ def run(args: argparse.Namespace) -> int:
         print_json({"turns": transcript})
     return 0
 
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.chat")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

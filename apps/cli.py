@@ -1,10 +1,13 @@
-"""The `recipes` command: list models and prompts, set up the embedded model, and run the apps.
+"""The `recipes` command: one parser for every command and app, argv parsed once.
 
     recipes models                       which model specs exist and which run offline now
     recipes setup                        install-time step: convert the embedded model once
     recipes run perfect-day Paris        run an app (see `recipes run --help`)
 
-Imports stay lazy so `recipes --help` never loads torch or transformers.
+Exit codes: 0 done; 1 the run failed (bad input file, model or server error, an answer we cannot use);
+2 the command line is wrong (unknown command or option, missing or malformed value); 130 interrupted.
+Imports stay lazy: building the parser imports only the app modules (stdlib and argparse), never torch,
+transformers or LangChain, so `recipes --help` is fast.
 """
 
 from __future__ import annotations
@@ -12,29 +15,38 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from types import ModuleType
 
-__all__ = ["APPS", "main"]
+__all__ = ["APPS", "build_parser", "main"]
 
-# name -> (module, one-line description); each module has add_arguments(parser), run(args) and main(argv).
-APPS: dict[str, tuple[str, str]] = {
-    "movie-night": ("apps.movie_night", "your favourite genres -> grounded movie recommendations (en/ko)"),
-    "perfect-day": ("apps.perfect_day", "describe a perfect day in a city (LCEL or the classic LLMChain)"),
-    "translate": ("apps.translate", "English -> French zero-, one- and few-shot side by side"),
-    "chat": ("apps.chat", "interactive chat with a system prompt and history"),
-    "json-qa": ("apps.json_qa", "answer questions as validated JSON; --input for many"),
-    "self-instruct": ("apps.self_instruct", "grow Alpaca-format tasks from seed tasks (ROUGE-L de-dup)"),
-    "judge": ("apps.judge", "pairwise preference of two models by a judge model, both orders"),
+# The apps, registered here once: name -> module. Each module has a docstring (first line: what it does),
+# add_arguments(parser) and run(args) -> int.
+APPS: dict[str, str] = {
+    "movie-night": "apps.movie_night",
+    "perfect-day": "apps.perfect_day",
+    "translate": "apps.translate",
+    "chat": "apps.chat",
+    "json-qa": "apps.json_qa",
+    "self-instruct": "apps.self_instruct",
+    "judge": "apps.judge",
 }
+
+_EPILOG = """Examples:
+  recipes run movie-night "I love sci-fi and horror"
+  recipes run perfect-day Paris
+  recipes run perfect-day 서울 --model hf:EleutherAI/gpt-neo-125m
+  recipes prompts list
+
+Exit codes: 0 done, 1 the run failed, 2 bad usage, 130 interrupted."""
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from llms import describe_specs
+    from llms.engines.device import available_devices
 
     for info in describe_specs():
         mark = "offline now" if info.offline_ready else "needs network"
         print(f"{info.spec:<22} {mark:<13} {info.description}\n{'':<36} {info.detail}")
-    from llms.engines.device import available_devices
-
     print(f"devices for local models (--device auto picks the first): {', '.join(available_devices())}")
     return 0
 
@@ -63,53 +75,76 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _summary(module: ModuleType) -> str:
+    """The first line of an app module's docstring, without its leading "Name: "."""
+    first = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
+    return first.split(": ", 1)[-1].rstrip(".")
+
+
+def _add_app(sub: argparse._SubParsersAction, name: str, module_name: str, debug: argparse.ArgumentParser) -> None:
+    module = importlib.import_module(module_name)
+    parser = sub.add_parser(
+        name,
+        help=_summary(module),
+        description=module.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[debug],
+    )
+    module.add_arguments(parser)
+    parser.set_defaults(func=module.run, app=name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: top-level commands, `prompts`, `logs`, and `run APP` for each app in `APPS`."""
     parser = argparse.ArgumentParser(
         prog="recipes",
         description="Chain Recipes: reusable LangChain chain recipes on local or OpenAI-compatible models.",
-        epilog='Examples:\n  recipes run movie-night "I love sci-fi and horror"\n  recipes run perfect-day Paris\n'
-        "  recipes run perfect-day 서울 --model hf:EleutherAI/gpt-neo-125m\n  recipes prompts list",
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    # `--debug` is declared once and accepted after any command too; SUPPRESS keeps a subcommand's absent flag
+    # from overwriting one given before the command (argparse copies sub-defaults over the parent's values).
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("models", help="list model specs and which run offline now").set_defaults(func=_cmd_models)
+    models = sub.add_parser("models", help="list model specs and which run offline now", parents=[debug])
+    models.set_defaults(func=_cmd_models)
     setup_help = "prepare the embedded model: safetensors and the int4 build (once, ~40 s)"
-    sub.add_parser("setup", help=setup_help).set_defaults(func=_cmd_setup)
-    try:
-        from apps.cli_prompts import add_parser as add_prompts_parser
-    except ImportError:  # the prompts CLI is optional while it is being built
-        pass
-    else:
-        add_prompts_parser(sub)
+    sub.add_parser("setup", help=setup_help, parents=[debug]).set_defaults(func=_cmd_setup)
     from apps.cli_logs import add_parser as add_logs_parser  # recipes logs: the run history
+    from apps.cli_prompts import add_parser as add_prompts_parser
 
-    add_logs_parser(sub)
+    add_prompts_parser(sub, parents=[debug])
+    add_logs_parser(sub, parents=[debug])
     run = sub.add_parser(
         "run",
         help="run an app",
-        description="Run an app; `recipes run APP --help` shows its options.\n\napps:\n"
-        + "\n".join(f"  {name:<14} {desc}" for name, (_, desc) in APPS.items()),
+        description="Run an app; `recipes run APP --help` shows its options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[debug],
     )
-    run.add_argument("app", choices=sorted(APPS), metavar="APP", help="one of: " + ", ".join(sorted(APPS)))
-    run.add_argument("app_args", nargs=argparse.REMAINDER, help="the app's own arguments")
+    apps = run.add_subparsers(dest="app", metavar="APP", required=True)
+    for name, module_name in APPS.items():
+        _add_app(apps, name, module_name, debug)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `recipes` console script."""
-    parser = _build_parser()
+    """Entry point of the `recipes` console script: parse once, run, report failures in one line."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    if args.command == "run":
-        module = importlib.import_module(APPS[args.app][0])
-        return int(module.main(args.app_args, prog=f"recipes run {args.app}"))
     from apps.common import app_main
 
-    return app_main(args.func, parser, argv)
+    run = args.func
+    if args.command == "run":
+        from apps.run_log import logged  # the run history, --record and --replay around the app's run
+
+        run = logged(run, f"recipes run {args.app}")
+    return app_main(run, args)
 
 
 if __name__ == "__main__":

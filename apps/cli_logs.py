@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["add_parser", "main", "parse_age", "run_list", "run_path", "run_prune", "run_show"]
+__all__ = ["add_parser", "parse_age", "run_list", "run_path", "run_prune", "run_show"]
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 86400.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
@@ -166,47 +166,33 @@ def run_path(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    removed = _db().prune(args.older_than)
-    print(f"removed {removed} run(s) older than {args.older_than_text}")
+    removed = _db().prune(parse_age(args.older_than))
+    print(f"removed {removed} run(s) older than {args.older_than}")
     return 0
 
 
-def add_parser(subparsers: Any) -> None:
+def _age_text(text: str) -> str:
+    parse_age(text)  # as an argparse type: a malformed age is a usage error (exit 2) before anything runs
+    return text
+
+
+def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser] = ()) -> None:  # type: ignore[assignment]
     """Register `logs` (list), `logs show RUN`, `logs path`, `logs prune` on the CLI's subparsers (`args.func`)."""
-    parser = subparsers.add_parser("logs", help="the run history: latest runs, one run's steps, prune")
+    parents = list(parents)
+    parser = subparsers.add_parser("logs", help="the run history: latest runs, one run's steps, prune", parents=parents)
     parser.add_argument("-n", type=int, default=20, help="how many runs (default 20)")
     parser.add_argument("--app", help="only runs of this app (e.g. json-qa)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run_list)
     actions = parser.add_subparsers(dest="logs_command", metavar="{show,path,prune}")
-    show = actions.add_parser("show", help="one run's steps: prompts, outputs, timings, tokens")
+    show = actions.add_parser("show", help="one run's steps: prompts, outputs, timings, tokens", parents=parents)
     show.add_argument("run", help="a run id, a unique prefix of one, or `last`")
     show.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     show.add_argument("--all", action="store_true", help="show LangChain's plumbing steps too")
     show.set_defaults(func=run_show)
-    actions.add_parser("path", help="print the history database's path").set_defaults(func=run_path)
-    prune = actions.add_parser("prune", help="delete old runs")
-    prune.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 30d, 12h, 2w")
-    prune.set_defaults(func=_prune_checked)
+    path = actions.add_parser("path", help="print the history database's path", parents=parents)
+    path.set_defaults(func=run_path)
+    prune = actions.add_parser("prune", help="delete old runs", parents=parents)
+    prune.add_argument("--older-than", required=True, type=_age_text, metavar="AGE", help="e.g. 30d, 12h, 2w")
+    prune.set_defaults(func=run_prune)
 
-
-def _prune_checked(args: argparse.Namespace) -> int:
-    args.older_than_text = args.older_than
-    args.older_than = parse_age(args.older_than)
-    return run_prune(args)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m apps.cli_logs ...` without the full CLI."""
-    parser = argparse.ArgumentParser(prog="recipes")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["logs", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except (argparse.ArgumentTypeError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

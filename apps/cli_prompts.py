@@ -1,6 +1,7 @@
 """`recipes prompts list` and `recipes prompts show NAME`: browse the prompt templates.
 
->>> main(["show", "json_answer", "--var", "question=2+2?"])  # doctest: +ELLIPSIS
+>>> from apps.cli import main
+>>> main(["prompts", "show", "json_answer", "--var", "question=2+2?"])  # doctest: +ELLIPSIS
 name: json_answer
 ...
 0
@@ -13,14 +14,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llms.errors import RecipesError
-
 if TYPE_CHECKING:
     from prompts import PromptLibrary
 
 # langchain-core and the prompt library load only when a prompts command runs: `recipes --help` stays fast.
 
-__all__ = ["add_parser", "main", "run_list", "run_show"]
+__all__ = ["add_parser", "run_list", "run_show"]
 
 
 def _library(args: argparse.Namespace) -> PromptLibrary:
@@ -78,16 +77,17 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser] = ()) -> None:  # type: ignore[assignment]
     """Register `prompts list` / `prompts show NAME` on the CLI's subparsers; handlers are `args.func`."""
-    parser = subparsers.add_parser("prompts", help="list and show prompt templates")
+    parents = list(parents)
+    parser = subparsers.add_parser("prompts", help="list and show prompt templates", parents=parents)
     actions = parser.add_subparsers(dest="prompts_command", required=True, metavar="{list,show}")
     dir_help = "load prompts from this directory (*.toml) instead of the built-in set"
-    listing = actions.add_parser("list", help="list prompt names, languages and kinds")
+    listing = actions.add_parser("list", help="list prompt names, languages and kinds", parents=parents)
     listing.add_argument("--lang", default=None, help="only prompts available in this language (en, ko)")
     listing.add_argument("--dir", type=Path, default=None, help=dir_help)
     listing.set_defaults(func=run_list)
-    show = actions.add_parser("show", help="show one prompt's metadata and template")
+    show = actions.add_parser("show", help="show one prompt's metadata and template", parents=parents)
     show.add_argument("name", help="prompt name, e.g. json_answer")
     show.add_argument("--lang", default="en", help="language version to show (default: en)")
     show.add_argument("--dir", type=Path, default=None, help=dir_help)
@@ -96,18 +96,3 @@ def add_parser(subparsers: Any) -> None:
     )
     show.set_defaults(func=run_show)
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m apps.cli_prompts list|show ...` without the full CLI."""
-    parser = argparse.ArgumentParser(prog="recipes")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["prompts", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except RecipesError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

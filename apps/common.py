@@ -18,7 +18,6 @@ __all__ = [
     "print_stream",
     "progress_bar",
     "read_line",
-    "run_app",
     "wants_stream",
 ]
 
@@ -61,7 +60,6 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     stream.add_argument("--no-stream", dest="stream", action="store_false", help="print the whole answer at once")
     group.add_argument("--json", action="store_true", help="print one machine-readable JSON object")
     group.add_argument("--verbose", action="store_true", help="trace each step: inputs, output, time")
-    group.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     from apps.run_log import add_run_arguments  # --cache, --no-log, --record FILE, --replay FILE
 
     add_run_arguments(group)
@@ -164,9 +162,9 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 400 else text[:397] + "..."
 
 
-def app_main(run: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
-    """Parse, run, and turn known errors into one line on stderr (a traceback only with --debug)."""
-    args = parser.parse_args(argv)
+def app_main(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run, and turn any failure into one line on stderr and exit code 1 (130 on Ctrl-C; the traceback, redacted,
+    only with --debug)."""
     try:
         return run(args)
     except KeyboardInterrupt:
@@ -179,21 +177,6 @@ def app_main(run: Callable[[argparse.Namespace], int], parser: argparse.Argument
             sys.stderr.write(format_exception(exc))
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
-
-
-def run_app(
-    doc: str | None,
-    add_arguments: Callable[[argparse.ArgumentParser], None],
-    run: Callable[[argparse.Namespace], int],
-    argv: list[str] | None,
-    prog: str,
-) -> int:
-    """What every app's `main` does: build its parser from its docstring and options, then `app_main`."""
-    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    from apps.run_log import logged  # the run history, --record and --replay around the app's run
-
-    return app_main(logged(run, prog), parser, argv)
 
 
 def progress_bar(label: str, total: int, *, completed: int = 0, transient: bool = False) -> Any:

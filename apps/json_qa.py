@@ -1,6 +1,6 @@
 """JSON QA: answer questions as validated JSON ({"answer": ...}); one question, or a file of them.
 
-Run:  python -m apps.json_qa "What is 2+2?"
+Run:  recipes run json-qa "What is 2+2?"
       recipes run json-qa --input questions.txt --output answers.jsonl    (results written as they finish)
       recipes run json-qa --input questions.txt --output answers.jsonl --resume   (only what is not done yet)
 
@@ -13,9 +13,9 @@ import argparse
 import sys
 from typing import Any
 
-from apps.common import add_model_arguments, model_from_args, print_json, run_app
+from apps.common import add_model_arguments, model_from_args, print_json
 
-__all__ = ["add_arguments", "main", "run"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,10 +78,3 @@ def run(args: argparse.Namespace) -> int:
     print_json({"question": question, **answer.model_dump()} if args.json else answer.model_dump())
     return 0
 
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.json_qa")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,13 +17,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from apps.common import add_model_arguments, model_from_args, print_json, progress_bar, run_app
+from apps.common import add_model_arguments, model_from_args, print_json, progress_bar
 from llms.errors import RecipesError
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
-__all__ = ["JudgeInputError", "PlotUnavailableError", "add_arguments", "main", "run", "save_plot", "tally_figure"]
+__all__ = ["JudgeInputError", "PlotUnavailableError", "add_arguments", "run", "save_plot", "tally_figure"]
 
 
 class JudgeInputError(RecipesError, ValueError):
@@ -276,10 +276,3 @@ def _open_out(path: str | None) -> _LazyOut | None:
     check_output_path(Path(path))  # an unwritable path fails now, before any model runs
     return _LazyOut(Path(path))
 
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.judge")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Movie night: tell it what genres you like (English or Korean); it names the genres and recommends movies.
 
-Run:  python -m apps.movie_night "I love sci-fi and horror"     (or: recipes run movie-night "저는 코미디가 좋아요")
+Run:  recipes run movie-night "I love sci-fi and horror"   (or: recipes run movie-night "저는 코미디가 좋아요")
       recipes run movie-night --classic "I like comedies"       (langchain-classic SimpleSequentialChain, verbose)
 """
 
@@ -16,11 +16,10 @@ from apps.common import (
     model_from_args,
     print_json,
     read_line,
-    run_app,
     wants_stream,
 )
 
-__all__ = ["QUESTION", "add_arguments", "main", "run"]
+__all__ = ["QUESTION", "add_arguments", "run"]
 
 QUESTION = {"en": "What movie genres do you like?", "ko": "당신이 좋아하는 영화 장르는 무엇인가요?"}
 HEADINGS = {
@@ -110,10 +109,3 @@ def run(args: argparse.Namespace) -> int:
         _print_picks(result["recommendations"], lang)
     return 0
 
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.movie_night")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Perfect day: "Describe a perfect day in {city}?" on any model, as LCEL or the classic LLMChain.
 
-Run:  python -m apps.perfect_day Paris        (or: recipes run perfect-day 서울 --classic)
+Run:  recipes run perfect-day Paris          (or: recipes run perfect-day 서울 --classic)
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from apps.common import (
     model_from_args,
     print_json,
     print_stream,
-    run_app,
     wants_stream,
 )
 
-__all__ = ["add_arguments", "main", "run"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,10 +57,3 @@ def run(args: argparse.Namespace) -> int:
         return 1
     return 0
 
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.perfect_day")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -40,7 +40,7 @@ def logging_enabled(args: argparse.Namespace) -> bool:
 
 
 def app_name(prog: str) -> str:
-    """``recipes run json-qa`` -> ``json-qa``; ``python -m apps.json_qa`` -> ``json-qa``."""
+    """``recipes run json-qa`` -> ``json-qa``."""
     last = prog.split()[-1] if prog.split() else prog
     return last.removeprefix("apps.").replace("_", "-")
 

@@ -2,7 +2,7 @@
 
 Run:  recipes run self-instruct --n 10 --out tasks.json                 (embedded model, shipped English seeds)
       recipes run self-instruct --lang ko --n 20 --out ko.json --resume  (Korean seeds; continue an earlier run)
-      python -m apps.self_instruct --seed-file my_seeds.json --model hf:EleutherAI/gpt-neo-125m
+      recipes run self-instruct --seed-file my_seeds.json --model hf:EleutherAI/gpt-neo-125m
 
 Each kept task is appended to <out>.partial.jsonl as it is made; <out> (a JSON list) is written at the end,
 also after Ctrl-C or an error, so nothing kept is lost; a run that kept no task writes no file (an empty list
@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from apps.common import add_model_arguments, model_from_args, print_json, progress_bar, run_app
+from apps.common import add_model_arguments, model_from_args, print_json, progress_bar
 from llms.errors import RecipesError
 
-__all__ = ["OutputExistsError", "add_arguments", "main", "run"]
+__all__ = ["OutputExistsError", "add_arguments", "run"]
 
 
 class OutputExistsError(RecipesError, FileExistsError):
@@ -154,10 +154,3 @@ def run(args: argparse.Namespace) -> int:
               "or use a stronger model", file=sys.stderr)
     return 0
 
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.self_instruct")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

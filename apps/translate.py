@@ -1,16 +1,15 @@
 """Translate English -> French zero-, one- and few-shot side by side (the GPT-3 paper's example), as a table.
 
-Run:  python -m apps.translate cheese          (or: recipes run translate "sea otter" --mode few)
+Run:  recipes run translate cheese            (or: recipes run translate "sea otter" --mode few)
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from apps.common import add_model_arguments, model_from_args, print_json, print_stream, run_app, wants_stream
+from apps.common import add_model_arguments, model_from_args, print_json, print_stream, wants_stream
 
-__all__ = ["add_arguments", "main", "run"]
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,10 +62,3 @@ def run(args: argparse.Namespace) -> int:
         print(answer)
     return 0
 
-
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    return run_app(__doc__, add_arguments, run, argv, prog or "python -m apps.translate")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -124,3 +124,33 @@ def test_dead_openai_endpoint_is_one_line_naming_the_url() -> None:
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "http://127.0.0.1:9/v1" in errors[0]
     print(f"dead endpoint answered in {elapsed:.1f}s")  # a figure for the notes, not an assertion
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_is_honoured_before_or_after_the_command(where: str) -> None:
+    args = ["run", "perfect-day", "Paris", "--model", "gpt-4"]
+    out = recipes("--debug", *args) if where == "before" else recipes(*args, "--debug")
+    assert out.returncode == 1 and "Traceback" in out.stderr and "unknown model spec" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "perfect-day", "Paris", "--no-such-option"],
+        ["run", "no-such-app"],
+        ["logs", "prune", "--older-than", "x"],
+    ],
+)
+def test_bad_usage_exits_2_before_anything_runs(argv: list[str], run_cli: RunCli) -> None:
+    code, out, err = run_cli(*argv)
+    assert code == 2 and "usage: recipes" in err and out == ""
+
+
+def test_every_registered_app_parses_its_own_help() -> None:
+    from apps.cli import APPS, build_parser
+
+    parser = build_parser()
+    for name in APPS:
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args(["run", name, "--help"])
+        assert exit_info.value.code == 0

@@ -144,7 +144,7 @@ def test_app_main_masks_the_one_line_and_the_debug_traceback(
     parser = argparse.ArgumentParser()
     parser.add_argument("--debug", action="store_true")
     for argv in ([], ["--debug"]):
-        assert app_main(run, parser, argv) == 1
+        assert app_main(run, parser.parse_args(argv)) == 1
         err = capsys.readouterr().err
         assert err.count("error: ") == 1 and ("Traceback" in err) == bool(argv)
         for secret in ("env-key-for-app-main", "req-key-9999", "u:pw", "t0k3n"):

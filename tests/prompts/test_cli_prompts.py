@@ -1,4 +1,4 @@
-"""`recipes prompts list|show`, through the module the lead wires into apps/cli.py."""
+"""`recipes prompts list|show`: the prompt browser, through the one CLI."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 import prompts
 from apps import cli_prompts
+from apps.cli import main
 
 
 def test_add_parser_registers_a_prompts_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
@@ -22,27 +23,28 @@ def test_add_parser_registers_a_prompts_subcommand(capsys: pytest.CaptureFixture
 
 
 def test_list_shows_every_prompt_with_languages(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_prompts.main(["list"]) == 0
+    assert main(["prompts", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == prompts.names()
     assert any(line.split()[:3] == ["translate_few_shot", "en,ko", "few-shot"] for line in lines)
 
 
 def test_list_in_korean_shows_korean_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_prompts.main(["list", "--lang", "ko"]) == 0
+    assert main(["prompts", "list", "--lang", "ko"]) == 0
     assert "영화" in capsys.readouterr().out
 
 
 def test_show_renders_values_literally(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_prompts.main(["show", "chat_assistant", "--var", "question=오늘 {secret}?"]) == 0
+    assert main(["prompts", "show", "chat_assistant", "--var", "question=오늘 {secret}?"]) == 0
     out = capsys.readouterr().out
     assert "variables: question" in out
     assert out.rstrip().endswith("human: 오늘 {secret}?")
 
 
-def test_show_errors_are_one_line_and_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_prompts.main(["show", "nope"]) == 2
-    assert cli_prompts.main(["show", "json_answer", "--var", "qestion=x"]) == 2
+def test_show_errors_are_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    # A prompt that does not exist or a missing variable is a failed run (1), as in every app; 2 is bad usage.
+    assert main(["prompts", "show", "nope"]) == 1
+    assert main(["prompts", "show", "json_answer", "--var", "qestion=x"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing printed before the error
     errors = captured.err.splitlines()
@@ -54,5 +56,5 @@ def test_list_from_a_user_directory(tmp_path: Path, capsys: pytest.CaptureFixtur
     (tmp_path / "g.toml").write_text(
         'name = "g"\nlanguage = "en"\ndescription = "Mine."\nkind = "text"\nvariables = []\nbody = "Hi"\n'
     )
-    assert cli_prompts.main(["list", "--dir", str(tmp_path)]) == 0
+    assert main(["prompts", "list", "--dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out.split() == ["g", "en", "text", "Mine."]
