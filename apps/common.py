@@ -156,10 +156,10 @@ def print_json(data: Any) -> None:
 def _one_line(exc: BaseException) -> str:
     """`exc` on one line, secrets masked (`llms.redact`: the key in the environment or in the failing request,
     header values, URL userinfo, ``sk-...`` tokens) before it is cut to 400 characters."""
+    from core.text import one_line
     from llms.redact import known_secrets, redact
 
-    text = " ".join(redact(str(exc), known_secrets(exc)).split()) or type(exc).__name__
-    return text if len(text) <= 400 else text[:397] + "..."
+    return one_line(redact(str(exc), known_secrets(exc)), limit=400) or type(exc).__name__
 
 
 def app_main(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
