@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "add_model_arguments",
     "app_main",
+    "error_line",
     "llm_from_args",
     "model_from_args",
     "print_json",
@@ -153,13 +154,13 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def _one_line(exc: BaseException) -> str:
+def error_line(exc: BaseException, limit: int = 400) -> str:
     """`exc` on one line, secrets masked (`llms.redact`: the key in the environment or in the failing request,
     header values, URL userinfo, ``sk-...`` tokens) before it is cut to 400 characters."""
     from core.text import one_line
     from llms.redact import known_secrets, redact
 
-    return one_line(redact(str(exc), known_secrets(exc)), limit=400) or type(exc).__name__
+    return one_line(redact(str(exc), known_secrets(exc)), limit=limit) or type(exc).__name__
 
 
 def app_main(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -175,7 +176,7 @@ def app_main(run: Callable[[argparse.Namespace], int], args: argparse.Namespace)
             from llms.redact import format_exception
 
             sys.stderr.write(format_exception(exc))
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -25,6 +25,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import BaseModel, ConfigDict, Field
 
 from chains.language import detect_language
+from core.text import one_line
 
 __all__ = [
     "ANSWER_TOKENS",
@@ -184,7 +185,7 @@ def verdict_chain(
 
 
 def _error(err: BaseException) -> str:
-    return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"[:300]
+    return one_line(f"{type(err).__name__}: {err}", limit=300)
 
 
 def judge_pairs(
