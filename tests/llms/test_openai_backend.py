@@ -10,23 +10,25 @@ import pytest
 
 from llms import load_llm, load_model
 from llms.fake import FakeChatModel
-from llms.openai_backend import RecipesChatOpenAI, RecipesOpenAI, openai_chat
-from llms.openai_errors import (
-    BackendAuthError,
-    BackendConfigError,
-    BackendConnectTimeoutError,
-    BackendTimeoutError,
-    BackendUnreachableError,
-    backend_error,
-    clean_url,
-)
-from llms.openai_http import (
+from llms.openai_backend import openai_chat
+from llms.openai_chat_model import RecipesChatOpenAI
+from llms.openai_completions_model import RecipesOpenAI
+from llms.openai_connection import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_MAX_RETRIES,
     DEFAULT_READ_TIMEOUT_S,
     DUMMY_KEY,
     resolve_connection,
 )
+from llms.openai_errors import (
+    BackendAuthError,
+    BackendConfigError,
+    BackendConnectTimeoutError,
+    BackendTimeoutError,
+    BackendUnreachableError,
+    clean_url,
+)
+from llms.openai_translate import backend_error
 from llms.options import ModelOptions
 from parsers import OutputParseError
 

@@ -12,7 +12,8 @@ import openai
 import pytest
 
 from llms import redact as redact_module
-from llms.openai_errors import backend_error, one_line
+from llms.openai_errors import one_line
+from llms.openai_translate import backend_error
 from llms.redact import env_secrets, format_exception, known_secrets, redact, request_secrets, secrets_of
 
 KEY = "sk-proj-Zx81-SECRET-4242abcd"

@@ -20,7 +20,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from llms.local import LocalChatModel
-from llms.openai_backend import RecipesChatOpenAI
+from llms.openai_chat_model import RecipesChatOpenAI
 from tests.llms.openai_server import ServedModel
 
 
