@@ -4,6 +4,8 @@ On the 135M embedded model an unguided chain loops ("The Matrix" x18), so each s
 with genres from the catalogue's fixed list (constrained decoding on local models), and explicit genre words in
 the user's answer win over the model's guess; step 2 picks only among catalogue candidates for those genres, and
 repeated picks are dropped and topped up from the candidates (labelled as such). Answers follow the input language.
+Each recommendation says whose it is: ``pick_source`` and ``reason_source`` are ``"model"`` or ``"catalogue"``
+(a top-up pick; catalogue facts in place of a reason that was too short or in another language).
 
 >>> from llms import load_model
 >>> fake = load_model('fake:{"comedy": ["Home Alone", "Home Alone", "Home Alone"]}|Warm and funny for all.')

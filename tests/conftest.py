@@ -51,5 +51,5 @@ def embedded_model_dir() -> Path:
     return prepare_embedded()
 
 
-# No run history from tests (issue 12): tests of logging delete this and point RECIPES_HOME at a tmp dir.
+# No run history from tests: tests of logging delete this and point RECIPES_HOME at a tmp dir.
 os.environ.setdefault("RECIPES_NO_LOG", "1")

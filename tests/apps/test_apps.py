@@ -1,14 +1,24 @@
-"""The apps as users run them: fake-model logic in-process, and the issue's must-shows on the embedded model."""
+"""The apps as users run them: fake-model logic in-process, and the flagship recipes on the embedded model."""
 
 from __future__ import annotations
 
 import io
 import json
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
+from langchain_core.tracers.context import register_configure_hook
 
 from chains import load_catalogue
+from chains.language import detect_language
+from chains.movies import MIN_PICKS
+from chains.translation import first_line
 from tests.apps.conftest import RunCli
 
 
@@ -89,29 +99,108 @@ def _assert_grounded(genres: list[str], recommendations: list[dict], lang: str) 
     assert len({r["title"] for r in matching}) >= 3, recommendations
 
 
+class _ModelCalls(BaseCallbackHandler):
+    """Each chat-model call made while this is the active recorder: the model spec, the prompt, the answer."""
+
+    def __init__(self) -> None:
+        self.calls: dict[UUID, dict[str, Any]] = {}  # in start order
+
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        spec = (kwargs.get("metadata") or {}).get("recipes_spec")
+        self.calls[run_id] = {"spec": spec, "prompt": messages[0][-1].text}
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        self.calls[run_id]["answer"] = response.generations[0][0].text
+
+
+# A LangChain configure hook: every callback manager made while `_recorder` is set reports to it, so the model
+# calls inside `recipes run` are seen without reaching into the app.
+_recorder: ContextVar[_ModelCalls | None] = ContextVar("model_calls", default=None)
+register_configure_hook(_recorder, inheritable=True)
+
+
+def _run_recorded(run_cli: RunCli, *args: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """`recipes ARGS --json` -> (its JSON output, the chat-model calls it made, in order)."""
+    recorder = _ModelCalls()
+    token = _recorder.set(recorder)
+    try:
+        code, out, err = run_cli(*args, "--json")
+    finally:
+        _recorder.reset(token)
+    assert code == 0, err
+    calls = list(recorder.calls.values())
+    assert calls and all(c["spec"] == "local" for c in calls), calls  # the embedded model answered, nothing else
+    return json.loads(out), calls
+
+
+def _usable(sentence: str, lang: str) -> bool:
+    """The recipe's rule for keeping the model's reason: a sentence (12+ characters) in the answer's language."""
+    return len(sentence) >= 12 and detect_language(sentence) == lang
+
+
+def _assert_model_answers_used(calls: list[dict[str, Any]], data: dict[str, Any], min_model_reasons: int) -> None:
+    """The model's own picks and reasons are in the result wherever they were valid, marked as the model's;
+    catalogue top-ups and facts fill only the gaps, marked as the catalogue's; `min_model_reasons` at least kept."""
+    recommendations, lang = data["recommendations"], data["lang"]
+    picks_call, *reason_calls = calls  # one picks call, then one reason call per recommendation
+    # The grammar lets the model pick only catalogue candidates, so each distinct pick is valid and must be kept.
+    own_picks = list(dict.fromkeys(t for titles in json.loads(picks_call["answer"]).values() for t in titles))
+    assert [r["title"] for r in recommendations[: len(own_picks)]] == own_picks, picks_call["answer"]
+    extra = len(recommendations) - len(own_picks)
+    assert [r["pick_source"] for r in recommendations] == ["model"] * len(own_picks) + ["catalogue"] * extra
+    assert len(recommendations) == max(len(own_picks), MIN_PICKS)
+    # Each recommendation's reason was asked for that title; the model's sentence is kept wherever usable.
+    assert len(reason_calls) == len(recommendations)
+    assert all(f'"{r["title"]}"' in c["prompt"] for r, c in zip(recommendations, reason_calls, strict=True))
+    said = [first_line(c["answer"]) for c in reason_calls]
+    expected_sources = ["model" if _usable(s, lang) else "catalogue" for s in said]
+    assert [r["reason_source"] for r in recommendations] == expected_sources, said
+    assert expected_sources.count("model") >= min_model_reasons, said
+    pairs = list(zip(recommendations, said, strict=True))
+    assert all(s.startswith(r["reason"]) and len(r["reason"]) >= 12 for r, s in pairs if r["reason_source"] == "model")
+    facts = [(r, s) for r, s in pairs if r["reason_source"] == "catalogue"]
+    assert all(r["reason"] != s and str(r["year"]) in r["reason"] for r, s in facts)  # replaced by catalogue facts
+    assert all(detect_language(r["reason"]) == lang for r in recommendations)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("answer", "lang", "expected"),
+    ("answer", "lang", "expected", "min_model_reasons"),
     [
-        ("I love sci-fi and horror movies", "en", {"science fiction", "horror"}),
-        ("저는 로맨스와 코미디 영화를 좋아해요", "ko", {"romance", "comedy"}),
+        ("I love sci-fi and horror movies", "en", {"science fiction", "horror"}, 1),
+        # The 135M model's Korean reasons mostly drift into English (measured: 3 of 3), so none is required; each
+        # one it does write in Korean must still be kept.
+        ("저는 로맨스와 코미디 영화를 좋아해요", "ko", {"romance", "comedy"}, 0),
     ],
 )
 def test_movie_night_on_the_embedded_model(
-    embedded_model_dir: Path, run_cli: RunCli, answer: str, lang: str, expected: set[str]
+    embedded_model_dir: Path, run_cli: RunCli, answer: str, lang: str, expected: set[str], min_model_reasons: int
 ) -> None:
-    code, out, err = run_cli("run", "movie-night", answer, "--json")
-    assert code == 0, err
-    data = json.loads(out)
+    """Genres the user names are taken as written (no genre question); the picks and reasons are the model's."""
+    data, calls = _run_recorded(run_cli, "run", "movie-night", answer)
     assert set(data["genres"]) == expected and data["lang"] == lang
+    assert len(calls) == 1 + len(data["recommendations"])  # the picks call and one reason call each, no genre call
+    _assert_model_answers_used(calls, data, min_model_reasons)
     _assert_grounded(data["genres"], data["recommendations"], lang)
-    if lang == "ko":
-        assert all(any("\uac00" <= ch <= "\ud7a3" for ch in r["reason"]) for r in data["recommendations"])
     # The terminal form prints the genres and the titles.
     code, out, _ = run_cli("run", "movie-night", answer, "--no-stream")
     assert code == 0
     heading = "장르" if lang == "ko" else "Genres"
     assert out.startswith(heading) and sum(r["title"] in out for r in data["recommendations"]) >= 3
+
+
+@pytest.mark.slow
+def test_movie_night_on_the_embedded_model_takes_its_genre_choice(embedded_model_dir: Path, run_cli: RunCli) -> None:
+    """An answer that names no genre: the genres are the model's own (grammar-bound) choice, then its picks."""
+    answer = "films that keep me awake at night"
+    data, calls = _run_recorded(run_cli, "run", "movie-night", answer)
+    genre_call, *rest = calls
+    assert answer in genre_call["prompt"]
+    assert data["genres"] == list(dict.fromkeys(json.loads(genre_call["answer"])["genres"])), genre_call["answer"]
+    _assert_model_answers_used(rest, data, min_model_reasons=1)
+    _assert_grounded(data["genres"], data["recommendations"], "en")
 
 
 @pytest.mark.slow

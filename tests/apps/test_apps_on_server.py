@@ -1,6 +1,6 @@
 """Every app, end to end, on a REAL OpenAI-compatible server: `transformers serve` with a tiny GPT-Neo.
 
-Issue 13 found movie night failing on every `openai:` model (an option only local models take); these runs
+Movie night once failed on every `openai:` model (it passed an option only local models take); these runs
 catch that class of bug for each app and mode. The served model is a real GPT-Neo whose weights make it answer
 every prompt with one known JSON text (`tests/apps/scripted_model.py`), so each app can be held to exit code 0
 and the shape of its output: a random model's output fails every JSON app, since the server ignores

@@ -74,11 +74,9 @@ def test_perfect_day_streams_on_tiny_gpt_neo_like_the_chain(tiny_gpt_neo_dir: Pa
         "8",
         "--stream",
     )
-    if expected.strip():
-        assert code == 0, err
-        assert out == expected + "\n"
-    else:  # an empty answer is reported, not printed as success
-        assert code == 1 and "empty answer" in err
+    assert expected.strip(), "the seeded tiny model (greedy) should answer this prompt with some text"
+    assert code == 0, err
+    assert out == expected + "\n"
 
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
@@ -111,7 +109,7 @@ def test_perfect_day_on_the_embedded_model(embedded_model_dir: Path) -> None:
 
 
 def test_dead_openai_endpoint_is_one_line_naming_the_url() -> None:
-    """Issue 6's must-show: a dead base URL exits non-zero quickly with one line naming the URL."""
+    """A dead base URL exits non-zero quickly with one error line naming the URL, no traceback."""
     import time
 
     started = time.monotonic()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
 
 from chains import (
     MissingKeyError,
@@ -23,6 +26,7 @@ from chains import (
     translate_all,
 )
 from chains.conversation import History
+from chains.translation import first_line
 from llms import FakeChatModel, FakeLLM, load_llm, load_model
 
 GENRES = '{"genres": ["comedy"]}'
@@ -146,13 +150,49 @@ def tiny(tiny_gpt_neo_dir: Path):  # type: ignore[no-untyped-def]
     return load_model(f"hf:{tiny_gpt_neo_dir}", max_new_tokens=24)
 
 
-def test_recipes_on_tiny_gpt_neo(tiny, tiny_gpt_neo_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    assert isinstance(perfect_day(tiny).invoke({"city": "Paris"}), str)
-    classic = perfect_day_classic(load_llm(f"hf:{tiny_gpt_neo_dir}", max_new_tokens=8))
-    assert isinstance(classic.invoke({"city": "Paris"})["text"], str)
-    answers = translate_all(tiny).invoke({"word": "cheese"})
-    assert set(answers) == {"zero", "one", "few"} and all("\n" not in a for a in answers.values())
-    reply = chat(tiny).invoke({"history": [HumanMessage("hi")], "input": "안녕"})
+class _Sent(BaseCallbackHandler):
+    """What each model call received, in order: ``[(role, text), ...]`` for a chat model, the text for an LLM."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]], **kw: Any) -> None:
+        self.sent.extend([(m.type, m.text) for m in batch] for batch in messages)
+
+    def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], **kwargs: Any) -> None:
+        self.sent.extend(prompts)
+
+
+def test_recipes_send_their_prompt_to_tiny_gpt_neo_and_return_its_answer(  # type: ignore[no-untyped-def]
+    tiny, tiny_gpt_neo_dir: Path
+) -> None:
+    # Greedy decoding is deterministic: the model invoked directly on the prompt the recipe should build gives the
+    # answer the recipe must return; the callback shows the prompt that reached the model.
+    from prompts import get
+
+    seen = _Sent()
+    config: RunnableConfig = {"callbacks": [seen]}
+    day = get("perfect_day").invoke({"city": "Paris"})
+    answer = perfect_day(tiny).invoke({"city": "Paris"}, config=config)
+    assert seen.sent == [[("human", day.to_string())]]
+    assert answer == tiny.invoke(day).text and answer.strip()
+
+    llm = load_llm(f"hf:{tiny_gpt_neo_dir}", max_new_tokens=8)
+    classic = perfect_day_classic(llm).invoke({"city": "Paris"}, config=config)
+    assert seen.sent[1:] == [day.to_string()]
+    assert classic["text"] == llm.invoke(day.to_string()) and classic["text"].strip()
+
+    shots = {mode: get(f"translate_{mode}_shot").invoke({"word": "cheese"}) for mode in ("zero", "one", "few")}
+    answers = translate_all(tiny).invoke({"word": "cheese"}, config=config)
+    assert seen.sent[2:] == [[("human", shot.to_string())] for shot in shots.values()]
+    assert answers == {mode: first_line(tiny.invoke(shot).text) for mode, shot in shots.items()}
+    assert all(answers.values()), answers
+
+    history = [HumanMessage("hi"), AIMessage("hello")]
+    reply = chat(tiny, system="Be brief.").invoke({"history": history, "input": "안녕"}, config=config)
+    turns = [SystemMessage("Be brief."), *history, HumanMessage("안녕")]
+    assert seen.sent[5:] == [[(m.type, m.text) for m in turns]]
+    assert reply.text == tiny.invoke(turns).text and reply.text.strip()
     assert reply.response_metadata["finish_reason"] in {"stop", "length"}
 
 
@@ -164,5 +204,4 @@ def test_json_qa_and_movie_night_on_tiny_gpt_neo_are_valid_by_grammar(tiny) -> N
     assert 1 <= len(result["genres"]) <= 3 and set(result["genres"]) <= set(catalogue.genres())
     titles = {m.title for m in catalogue.movies}
     assert len(result["recommendations"]) >= 3
-    for rec in result["recommendations"]:
-        assert rec["title"] in titles and set(rec["genres"]) & set(result["genres"])
+    assert all(r["title"] in titles and set(r["genres"]) & set(result["genres"]) for r in result["recommendations"])

@@ -29,7 +29,7 @@ def no_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-# -- issue 11: a tiny random Llama for the engine contract tests, and its int4 onnxruntime-genai build ----------
+# -- a tiny random Llama for the engine contract tests, and its int4 onnxruntime-genai build ----------
 
 
 @pytest.fixture(scope="session")

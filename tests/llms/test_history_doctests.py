@@ -1,4 +1,4 @@
-"""The docstring examples of the history, cache and record/replay modules (issue 12) stay true."""
+"""The docstring examples of the history, cache and record/replay modules stay true."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Seeded sampling repeats whatever else runs at the same time (issue 13).
+"""Seeded sampling repeats whatever else runs at the same time.
 
 torch has one global RNG: before the engine serialised sampled generation, `bind(temperature=0.8, seed=42)`
 repeated 8/8 times alone but 0/8 when called from 8 threads, whose draws interleaved.

@@ -1,4 +1,4 @@
-"""Strict means strict (issue 13): no fragment of a broken answer, finite numbers, valid Unicode, one-line
+"""Strict means strict: no fragment of a broken answer, finite numbers, valid Unicode, one-line
 errors, bounded work. Every test here failed before the fix (new names are imported inside the tests, so
 each one fails on its own against the old code)."""
 

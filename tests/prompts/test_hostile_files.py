@@ -1,4 +1,4 @@
-"""Issue 13: whatever is in a prompt directory, loading it ends quickly in a typed, one-line error naming the file.
+"""Whatever is in a prompt directory, loading it ends quickly in a typed, one-line error naming the file.
 
 Each case here used to end otherwise: a FIFO hung `recipes prompts list --dir`, deep nesting raised a bare
 RecursionError, a symlink loop a RuntimeError, a variable named `self` a TypeError at format time.
