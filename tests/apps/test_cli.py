@@ -148,7 +148,17 @@ def test_every_registered_app_parses_its_own_help() -> None:
     from apps.cli import APPS, build_parser
 
     parser = build_parser()
+    assert len(APPS) >= 7
     for name in APPS:
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args(["run", name, "--help"])
         assert exit_info.value.code == 0
+
+
+def test_an_empty_answer_is_reported_as_a_failed_run(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import apps.perfect_day
+    from llms import FakeChatModel
+
+    monkeypatch.setattr(apps.perfect_day, "model_from_args", lambda args: FakeChatModel(responses=["   "]))
+    code, out, err = run_cli("run", "perfect-day", "Paris", "--no-stream", "--no-log")
+    assert code == 1 and "empty answer" in err
