@@ -15,6 +15,7 @@ Each recommendation says whose it is: ``pick_source`` and ``reason_source`` are 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, cast
 
 from langchain_core.language_models import BaseChatModel
@@ -25,7 +26,7 @@ from chains.catalogue import Catalogue, Lang, Movie, load_catalogue
 from chains.composition import SequentialRecipe, Step, sequential
 from chains.language import detect_language
 
-__all__ = ["MIN_PICKS", "movie_night", "movie_night_classic", "movie_night_lcel"]
+__all__ = ["MIN_PICKS", "movie_night", "movie_night_classic", "movie_night_lcel", "usable_reason"]
 
 MIN_PICKS = 3
 _REASON_CHARS = 120
@@ -113,6 +114,19 @@ _WHY = {
 _FACT = {"en": "a {year} {genre} film from the catalogue", "ko": "{year}년 {genre} 영화 (카탈로그)"}
 
 
+# A run of one character (에에에에, !!!!) or U+FFFD (a character cut at the token cap) is not a sentence.
+_DEGENERATE = re.compile(r"(.)\1{3,}|\ufffd")
+
+
+def usable_reason(sentence: str, lang: str) -> bool:
+    """Whether the model's reason is kept: a sentence (12+ characters) in the answer's language, not degenerate.
+
+    >>> usable_reason("A tense, clever thriller.", "en"), usable_reason("2004년봏에에에에에", "ko")
+    (True, False)
+    """
+    return len(sentence) >= 12 and detect_language(sentence) == lang and not _DEGENERATE.search(sentence)
+
+
 def _step_reasons(model: BaseChatModel, catalogue: Catalogue, lang: str | None) -> Runnable:
     from langchain_core.output_parsers import StrOutputParser
 
@@ -131,8 +145,8 @@ def _step_reasons(model: BaseChatModel, catalogue: Catalogue, lang: str | None) 
         reasons = one_line.batch(asks)  # one batched generate on local models
         rows = []
         for pick, reason in zip(picks, reasons, strict=True):
-            # The 135M model often drifts into another language or says nothing: then state catalogue facts.
-            if len(reason) < 12 or detect_language(reason) != code:
+            # The 135M model often drifts into another language, says nothing or repeats itself: then state facts.
+            if not usable_reason(reason, code):
                 reason = _FACT[code].format(year=pick["year"], genre=catalogue.genre_label(pick["genre"], code))
                 pick = {**pick, "reason_source": "catalogue"}
             rows.append({**pick, "reason": reason[:_REASON_CHARS * 2]})

@@ -17,7 +17,7 @@ from langchain_core.tracers.context import register_configure_hook
 
 from chains import load_catalogue
 from chains.language import detect_language
-from chains.movies import MIN_PICKS
+from chains.movies import MIN_PICKS, usable_reason
 from chains.translation import first_line
 from tests.apps.conftest import RunCli
 
@@ -135,11 +135,6 @@ def _run_recorded(run_cli: RunCli, *args: str) -> tuple[dict[str, Any], list[dic
     return json.loads(out), calls
 
 
-def _usable(sentence: str, lang: str) -> bool:
-    """The recipe's rule for keeping the model's reason: a sentence (12+ characters) in the answer's language."""
-    return len(sentence) >= 12 and detect_language(sentence) == lang
-
-
 def _assert_model_answers_used(calls: list[dict[str, Any]], data: dict[str, Any], min_model_reasons: int) -> None:
     """The model's own picks and reasons are in the result wherever they were valid, marked as the model's;
     catalogue top-ups and facts fill only the gaps, marked as the catalogue's; `min_model_reasons` at least kept."""
@@ -155,7 +150,7 @@ def _assert_model_answers_used(calls: list[dict[str, Any]], data: dict[str, Any]
     assert len(reason_calls) == len(recommendations)
     assert all(f'"{r["title"]}"' in c["prompt"] for r, c in zip(recommendations, reason_calls, strict=True))
     said = [first_line(c["answer"]) for c in reason_calls]
-    expected_sources = ["model" if _usable(s, lang) else "catalogue" for s in said]
+    expected_sources = ["model" if usable_reason(s, lang) else "catalogue" for s in said]
     assert [r["reason_source"] for r in recommendations] == expected_sources, said
     assert expected_sources.count("model") >= min_model_reasons, said
     pairs = list(zip(recommendations, said, strict=True))

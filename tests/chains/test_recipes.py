@@ -205,3 +205,20 @@ def test_json_qa_and_movie_night_on_tiny_gpt_neo_are_valid_by_grammar(tiny) -> N
     titles = {m.title for m in catalogue.movies}
     assert len(result["recommendations"]) >= 3
     assert all(r["title"] in titles and set(r["genres"]) & set(result["genres"]) for r in result["recommendations"])
+
+
+@pytest.mark.parametrize(
+    ("reason", "lang", "kept"),
+    [
+        ("A tense, clever thriller about memory.", "en", True),
+        ("긴장감 넘치는 스릴러라서 좋아할 거예요.", "ko", True),
+        ("Too short", "en", False),
+        ("This one is in English, not Korean.", "ko", False),
+        ("2004년봏에에에에에에에 영화", "ko", False),  # a run of one syllable: the small model looping
+        ("A lovely film about a ca\ufffd", "en", False),  # a character cut at the token cap
+    ],
+)
+def test_movie_reasons_are_kept_only_when_they_are_a_sentence(reason: str, lang: str, kept: bool) -> None:
+    from chains.movies import usable_reason
+
+    assert usable_reason(reason, lang) is kept
