@@ -17,6 +17,7 @@ from chains.judge import judge_pair, judge_pairs
 from chains.language import detect_language
 from chains.movies import movie_night, movie_night_classic, movie_night_lcel
 from chains.self_instruct import SeedFileError, SelfInstruct, load_seed_tasks
+from chains.trace import StepTrace
 from chains.translation import translate, translate_all
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "SeedFileError",
     "SelfInstruct",
     "Step",
+    "StepTrace",
     "UnknownGenreError",
     "chat",
     "detect_language",

@@ -29,6 +29,7 @@ __all__ = [
     "add_values",
     "check_keys",
     "derive_input_keys",
+    "start_state",
     "to_step",
 ]
 
@@ -189,3 +190,24 @@ def check_keys(inputs: tuple[str, ...], steps: tuple[Step, ...]) -> None:
         if step.output_key in owner:
             raise DuplicateKeyError(f"{where} outputs key {step.output_key!r}, already set by {owner[step.output_key]}")
         owner[step.output_key] = where
+
+
+def start_state(recipe: str, inputs: tuple[str, ...], steps: tuple[Step, ...], value: Any) -> dict[str, Any]:
+    """A new dict of the recipe's input `value` (a bare value for a one-input recipe); typed errors when an
+    input key is missing or would clash with a step's output."""
+    if not isinstance(value, Mapping):
+        if len(inputs) != 1:
+            raise ChainInputError(
+                f"recipe {recipe!r} takes a dict with keys {list(inputs)}, got {type(value).__name__}"
+            )
+        value = {inputs[0]: value}
+    for key in inputs:
+        if key not in value:
+            got = ", ".join(map(str, value)) or "nothing"
+            raise MissingKeyError(f"recipe {recipe!r} input is missing key {key!r} (got: {got})")
+    for number, step in enumerate(steps, 1):
+        if step.output_key in value:
+            raise DuplicateKeyError(
+                f"recipe input key {step.output_key!r} clashes with the output of step {number} {step.name!r}"
+            )
+    return dict(value)

@@ -9,30 +9,32 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from parsers.scan import MAX_DEPTH, BracketMatcher, scan
+from parsers.brackets import BracketMatcher
+from parsers.scan import MAX_DEPTH, scan
+from parsers.strict_json import DECODERS, RefusedValueError, check_value, loads
 
 __all__ = [
+    "FENCE",
     "Extraction",
-    "RefusedValueError",
     "candidate_pattern",
-    "check_value",
     "echo_prefix",
     "echo_spans",
     "extract_json",
-    "loads",
     "partial_json",
+    "span_end",
     "strip_preamble",
 ]
 
 _THINK = re.compile(r"\A\s*<think>.*?</think>", re.S | re.I)
 _OPEN_THINK = re.compile(r"\A\s*<think>", re.I)
-_FENCE = re.compile(r"```[^\n`]*\n?(.*?)```", re.S)
+# A fenced block; group 2 is empty when the fence is never closed (the repair reads such a block, extraction
+# does not).
+FENCE = re.compile(r"```[^\n`]*\n?(.*?)(```|\Z)", re.S)
 # An opening bracket that can start JSON (prose like "[see above]" or "{name}" is not a candidate). NaN and
 # Infinity count either way, so that a refused one gets a clear error.
 _CANDIDATE = re.compile(
@@ -41,9 +43,6 @@ _CANDIDATE = re.compile(
 )
 _OPENER = re.compile(r"[{\[]")
 _VALUE_START = frozenset('{["-0123456789tfnNI')  # how a whole-text JSON value can begin
-_SURROGATE = re.compile("[\ud800-\udfff]")
-# Cheap signs that a loaded value may hold a lone surrogate or a number that overflowed to infinity.
-_RISKY = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]|[0-9][eE][-+]?[0-9]{3}|[0-9]{300}")
 
 
 def candidate_pattern() -> re.Pattern[str]:
@@ -58,99 +57,6 @@ class Extraction:
     status: Literal["complete", "truncated", "invalid", "missing"]
     value: Any = None
     reason: str = ""
-
-
-class RefusedValueError(ValueError):
-    """Well-formed JSON text whose value is refused: a non-finite number, a lone surrogate, nesting too deep."""
-
-
-def _no_constants(name: str) -> Any:
-    raise RefusedValueError(f"{name} is not valid JSON (pass allow_nan=True to accept it)")
-
-
-_NOT_FINITE = "a number is not finite (NaN, Infinity or out of range); pass allow_nan=True to accept it"
-
-
-def _fix(text: str) -> str:
-    return _SURROGATE.sub("\ufffd", text)
-
-
-_DECODERS = {
-    False: json.JSONDecoder(strict=False, parse_constant=_no_constants),
-    True: json.JSONDecoder(strict=False),
-}
-
-
-_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.S)
-_NOT_BRACKET = re.compile(r"[^{}\[\]]++")
-_PAIR = re.compile(r"\{\}|\[\]")
-
-
-def _nested_deeper(src: str, limit: int) -> bool:
-    """Whether the JSON text `src` nests deeper than `limit`: brackets only, innermost pairs peeled per pass."""
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", src))
-    for _ in range(limit):
-        brackets, peeled = _PAIR.subn("", brackets)
-        if not brackets or not peeled:
-            return False
-    return bool(brackets)
-
-
-def check_value(value: Any, src: str, *, allow_nan: bool = False, fix_surrogates: bool = False) -> Any:
-    """`value` (loaded from the JSON text `src`) if every string is valid Unicode, every number finite
-    (unless `allow_nan`) and nesting at most MAX_DEPTH; else RefusedValueError. `fix_surrogates` replaces
-    lone surrogates with U+FFFD instead (in place). Walks the value only when `src` shows a sign of trouble."""
-    if not isinstance(value, dict | list):
-        return _check_scalar(value, allow_nan=allow_nan, fix_surrogates=fix_surrogates)
-    if src.count("[") + src.count("{") > MAX_DEPTH and _nested_deeper(src, MAX_DEPTH):
-        raise RefusedValueError(f"nested deeper than {MAX_DEPTH} levels")
-    if _RISKY.search(src) is None:
-        return value
-    todo: list[Any] = [value]
-    while todo:
-        node = todo.pop()
-        if isinstance(node, dict) and any(_SURROGATE.search(k) for k in node):
-            if not fix_surrogates:
-                raise RefusedValueError("a key holds a lone surrogate (not valid Unicode)")
-            items = [(_fix(k), v) for k, v in node.items()]
-            node.clear()
-            node.update(items)
-        keyed = node.items() if isinstance(node, dict) else enumerate(node)
-        for key, member in list(keyed) if fix_surrogates else keyed:
-            if isinstance(member, dict | list):
-                todo.append(member)
-            elif isinstance(member, str):
-                if _SURROGATE.search(member):
-                    if not fix_surrogates:
-                        raise RefusedValueError("a string holds a lone surrogate (not valid Unicode)")
-                    node[key] = _fix(member)
-            elif isinstance(member, float) and not allow_nan and not math.isfinite(member):
-                raise RefusedValueError(_NOT_FINITE)
-    return value
-
-
-def loads(text: str, *, allow_nan: bool = False, fix_surrogates: bool = False) -> Any:
-    """`json.loads` allowing raw control characters in strings and refusing NaN/Infinity (unless
-    `allow_nan`); then `check_value`. Every failure (deep nesting too) is a ValueError, a refused value
-    of well-formed text a RefusedValueError."""
-    try:
-        value = _DECODERS[allow_nan].decode(text)
-    except RecursionError:
-        raise RefusedValueError(f"nested deeper than {MAX_DEPTH} levels") from None
-    if not isinstance(value, dict | list):
-        return _check_scalar(value, allow_nan=allow_nan, fix_surrogates=fix_surrogates)
-    return check_value(value, text, allow_nan=allow_nan, fix_surrogates=fix_surrogates)
-
-
-def _check_scalar(value: Any, *, allow_nan: bool = False, fix_surrogates: bool = False) -> Any:
-    """`check_value` for a value that is not a container."""
-    if isinstance(value, str) and _SURROGATE.search(value):
-        if not fix_surrogates:
-            raise RefusedValueError("a string holds a lone surrogate (not valid Unicode)")
-        return _fix(value)
-    if isinstance(value, float) and not allow_nan and not math.isfinite(value):
-        raise RefusedValueError(_NOT_FINITE)
-    return value
 
 
 def strip_preamble(text: str) -> str:
@@ -172,7 +78,8 @@ def echo_spans(text: str, prompt: str | None) -> list[tuple[int, int]]:
     return [m.span() for m in pattern.finditer(text)] if pattern else []
 
 
-def _span_end(spans: list[tuple[int, int]], pos: int) -> int | None:
+def span_end(spans: list[tuple[int, int]], pos: int) -> int | None:
+    """The end of the span (of `echo_spans`) that `pos` lies in, or None."""
     return next((e for s, e in spans if s <= pos < e), None)
 
 
@@ -182,7 +89,7 @@ def _decode_at(text: str, start: int, allow_nan: bool) -> tuple[Any, int] | None
     It reads windows growing 8x from 512 characters, since its error message counts the lines of everything
     before the error: on the whole text, many malformed candidates would cost quadratic time.
     """
-    decoder, n, width = _DECODERS[allow_nan], len(text), 512
+    decoder, n, width = DECODERS[allow_nan], len(text), 512
     while True:
         hi = min(n, start + width)
         window = text[start:hi]
@@ -211,7 +118,7 @@ def _scan_candidates(text: str, spans: list[tuple[int, int]], allow_nan: bool) -
     pos = 0
     while (m := _OPENER.search(text, pos)) is not None:
         start = m.start()
-        if (end := _span_end(spans, start)) is not None:
+        if (end := span_end(spans, start)) is not None:
             pos = end
             continue
         is_candidate = candidate.match(text, start) is not None
@@ -255,7 +162,7 @@ def _scan_candidates(text: str, spans: list[tuple[int, int]], allow_nan: bool) -
             if inner <= start:
                 found = candidate.search(text, start + 1)
                 inner = found.start() if found else len(text) + 1
-            if inner < (len(text) if close is None else close) and _span_end(spans, inner) is None:
+            if inner < (len(text) if close is None else close) and span_end(spans, inner) is None:
                 # JSON written inside a prose bracket (`{name: [1]}`, `{'a': [1]}`): a broken value
                 first_bad = Extraction("invalid", reason=f"invalid JSON: {scan(text, start).reason}")
         if close is None:
@@ -277,8 +184,8 @@ def extract_json(text: str, prompt: str | None = None, *, allow_nan: bool = Fals
             refused = Extraction("invalid", reason=f"invalid JSON: {err}")
         except ValueError:
             pass
-    for fence in _FENCE.finditer(text):
-        if _span_end(spans, fence.start()) is not None:
+    for fence in FENCE.finditer(text):
+        if not fence.group(2) or span_end(spans, fence.start()) is not None:
             continue
         try:
             return Extraction("complete", loads(fence.group(1).strip(), allow_nan=allow_nan))

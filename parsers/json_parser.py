@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk
 from langchain_core.output_parsers import BaseCumulativeTransformOutputParser
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
+from langchain_core.outputs import ChatGenerationChunk, Generation, GenerationChunk
 from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -22,6 +22,7 @@ from parsers.errors import OutputParseError, SchemaValidationError, TruncatedOut
 from parsers.extract import extract_json, partial_json
 from parsers.repair import MAX_REPAIR_CHARS, repair_json
 from parsers.stream import PartialStream
+from parsers.text import finish_reason_of, first_generation
 
 __all__ = ["LENGTH_REASONS", "JsonParser", "finish_reason_of", "parse_json", "validate"]
 
@@ -103,18 +104,6 @@ def parse_json(
     return value if schema is None else validate(value, schema, raw=text)
 
 
-def finish_reason_of(generation: Generation) -> str | None:
-    """The provider's stop reason from a generation, whatever the provider calls it."""
-    if isinstance(generation, ChatGeneration):
-        meta = generation.message.response_metadata or {}
-    else:
-        meta = generation.generation_info or {}
-    for key in ("finish_reason", "stop_reason", "done_reason"):
-        if isinstance(meta.get(key), str):
-            return str(meta[key])
-    return None
-
-
 def _chunk(item: str | BaseMessage) -> GenerationChunk | ChatGenerationChunk:
     if isinstance(item, BaseMessageChunk):
         return ChatGenerationChunk(message=item)
@@ -170,9 +159,8 @@ class JsonParser(BaseCumulativeTransformOutputParser[Any]):
         return "recipes_json"
 
     def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
-        if not result:
-            raise OutputParseError("the model returned no generations")
-        text = result[0].text
+        generation = first_generation(result)
+        text = generation.text
         if partial:
             return None if self.schema_ is not None else partial_json(text, self.prompt, allow_nan=self.allow_nan)
         return parse_json(
@@ -181,7 +169,7 @@ class JsonParser(BaseCumulativeTransformOutputParser[Any]):
             strict=self.strict,
             repair=self.repair,
             prompt=self.prompt,
-            finish_reason=finish_reason_of(result[0]),
+            finish_reason=finish_reason_of(generation),
             allow_nan=self.allow_nan,
             max_repair_chars=self.max_repair_chars,
         )
@@ -190,53 +178,52 @@ class JsonParser(BaseCumulativeTransformOutputParser[Any]):
         return self.parse_result([Generation(text=text)])
 
     # LangChain's cumulative parser re-parses the whole reply at every chunk (quadratic) and never parses the
-    # finished stream strictly, so a cut-off stream would end on a silently closed partial. These keep a
-    # `PartialStream` (each character scanned about once), add the chunks up once at the end, and end with
-    # the strict parse of the whole reply.
-    def _stream_step(self, stream: PartialStream | None, chunk: GenerationChunk | ChatGenerationChunk) -> Any:
-        return None if stream is None else stream.feed(chunk.text)
-
-    def _new_stream(self) -> PartialStream | None:
-        return None if self.schema_ is not None else PartialStream(self.prompt, allow_nan=self.allow_nan)
-
+    # finished stream strictly, so a cut-off stream would end on a silently closed partial. `_Streaming` keeps a
+    # `PartialStream` (each character scanned about once), adds the chunks up once at the end, and ends with
+    # the strict parse of the whole reply; the sync and async loops only feed it.
     def _transform(self, input: Iterator[str | BaseMessage]) -> Iterator[Any]:
-        chunks: list[GenerationChunk | ChatGenerationChunk] = []
-        stream = self._new_stream()
-        prev: Any = None
+        streaming = _Streaming(self)
         for item in input:
-            chunks.append(_chunk(item))
-            parsed = self._stream_step(stream, chunks[-1])
-            if parsed is not None and parsed is not prev and parsed != prev:
-                yield parsed
-                prev = parsed
-        parsed = stream.flush() if stream is not None else None
-        if parsed is not None and parsed is not prev and parsed != prev:
-            yield parsed
-            prev = parsed
-        final = self.parse_result([_merged(chunks)])
-        if final != prev:
-            yield final
+            yield from streaming.feed(item)
+        yield from streaming.end()
 
     async def _atransform(self, input: AsyncIterator[str | BaseMessage]) -> AsyncIterator[Any]:
-        chunks: list[GenerationChunk | ChatGenerationChunk] = []
-        stream = self._new_stream()
-        prev: Any = None
+        streaming = _Streaming(self)
         async for item in input:
-            chunks.append(_chunk(item))
-            parsed = self._stream_step(stream, chunks[-1])
-            if parsed is not None and parsed is not prev and parsed != prev:
-                yield parsed
-                prev = parsed
-        parsed = stream.flush() if stream is not None else None
-        if parsed is not None and parsed is not prev and parsed != prev:
-            yield parsed
-            prev = parsed
-        final = self.parse_result([_merged(chunks)])
-        if final != prev:
-            yield final
+            for value in streaming.feed(item):
+                yield value
+        for value in streaming.end():
+            yield value
 
     def get_format_instructions(self) -> str:
         if self.schema_ is None:
             return "Answer with one JSON value only, no prose."
         schema = TypeAdapter(self.schema_).json_schema()
         return f"Answer with one JSON value only, no prose, matching this JSON schema: {json.dumps(schema)}"
+
+
+class _Streaming:
+    """One streamed reply: what `JsonParser` yields as each chunk arrives, and at the end."""
+
+    def __init__(self, parser: JsonParser) -> None:
+        self._parser = parser
+        self._chunks: list[GenerationChunk | ChatGenerationChunk] = []
+        self._stream = None if parser.schema_ is not None else PartialStream(parser.prompt, allow_nan=parser.allow_nan)
+        self._last: Any = None
+
+    def _new(self, parsed: Any) -> list[Any]:
+        """`[parsed]` if it differs from the value yielded last, else nothing."""
+        if parsed is None or parsed is self._last or parsed == self._last:
+            return []
+        self._last = parsed
+        return [parsed]
+
+    def feed(self, item: str | BaseMessage) -> list[Any]:
+        self._chunks.append(_chunk(item))
+        return [] if self._stream is None else self._new(self._stream.feed(self._chunks[-1].text))
+
+    def end(self) -> list[Any]:
+        """The latest partial (if the rate limit held it back), then the strict parse of the whole reply."""
+        out = [] if self._stream is None else self._new(self._stream.flush())
+        final = self._parser.parse_result([_merged(self._chunks)])
+        return [*out, final] if final != self._last else out

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
+from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, convert_to_messages
 from langchain_core.prompt_values import PromptValue
@@ -56,7 +56,10 @@ def _reason(err: OutputParserException) -> str:
 
 
 class Reask(RunnableSerializable[Any, ReaskResult]):
-    """`model` then `parser`, retried with the error shown to the model; see `with_reask`."""
+    """`model` then `parser`, retried with the error shown to the model; see `with_reask`.
+
+    Async callers get LangChain's default `ainvoke`: this `invoke` in a worker thread.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -90,27 +93,8 @@ class Reask(RunnableSerializable[Any, ReaskResult]):
                 messages = self._next_messages(messages, reply, err)
         raise AssertionError("unreachable")
 
-    async def _arun(
-        self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
-    ) -> ReaskResult:
-        messages, errors = _to_messages(value), list[str]()
-        for attempt in range(1, self.max_attempts + 1):
-            reply = await self.model.ainvoke(messages, config)
-            try:
-                value = await self.parser.ainvoke(reply, config)
-                return ReaskResult(value=value, attempts=attempt, errors=tuple(errors))
-            except OutputParserException as err:
-                errors.append(_reason(err))
-                if attempt == self.max_attempts:
-                    raise self._give_up(err, attempt) from None
-                messages = self._next_messages(messages, reply, err)
-        raise AssertionError("unreachable")
-
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> ReaskResult:
         return self._call_with_config(self._run, input, config, run_type="chain")
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> ReaskResult:
-        return await self._acall_with_config(self._arun, input, config, run_type="chain")
 
 
 def with_reask(

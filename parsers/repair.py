@@ -19,16 +19,17 @@ import math
 import re
 from typing import Any
 
+from parsers.brackets import lenient_end
 from parsers.errors import OutputParseError, TruncatedOutputError
-from parsers.extract import check_value, echo_spans, strip_preamble
+from parsers.extract import FENCE, echo_spans, span_end, strip_preamble
 from parsers.scan import MAX_DEPTH
+from parsers.strict_json import loads
 
-__all__ = ["MAX_REPAIR_CHARS", "lenient_end", "repair_json"]
+__all__ = ["MAX_REPAIR_CHARS", "repair_json"]
 
 MAX_REPAIR_CHARS = 2_000_000
 """Longest output `repair_json` takes (about a second of work); raise it with `max_repair_chars=`."""
 
-_FENCE = re.compile(r"```[^\n`]*\n?(.*?)(?:```|\Z)", re.S)
 _OPENER = re.compile(r"[{\[]")
 # One significant token per match, after any whitespace and comments (group numbers below).
 _TOKEN = re.compile(
@@ -217,48 +218,6 @@ def _repair_one(text: str, start: int, hi: int, allow_nan: bool) -> tuple[bool, 
     return False, "".join(out) + closers, hi
 
 
-_LENIENT = re.compile(r"""["'{}\[\]#/]""")
-_OPENERS = re.compile(r"[{\[]+")
-_DQ_REST = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+"', re.S)
-_SQ_REST = re.compile(r"[^'\\]*+(?:\\.[^'\\]*+)*+'", re.S)
-
-
-def lenient_end(text: str, start: int, hi: int | None = None) -> int | None:
-    """Index after the structure opening at `start` (brackets counted, both quote styles and comments
-    skipped), or None if `text[:hi]` ends first (inside it)."""
-    hi = len(text) if hi is None else hi
-    depth, i = 0, start
-    while (m := _LENIENT.search(text, i, hi)) is not None:
-        j, c = m.start(), m.group()
-        if c == '"' or c == "'":
-            rest = (_DQ_REST if c == '"' else _SQ_REST).match(text, j + 1, hi)
-            if rest is None:
-                return None
-            i = rest.end()
-            continue
-        if c == "#" or text.startswith("//", j):
-            nl = text.find("\n", j, hi)
-            if nl < 0:
-                return None
-            i = nl + 1
-            continue
-        if text.startswith("/*", j):
-            close = text.find("*/", j + 2, hi)
-            if close < 0:
-                return None
-            i = close + 2
-            continue
-        i = j + 1
-        if c in "{[":
-            i = _OPENERS.match(text, j, hi).end()  # type: ignore[union-attr]
-            depth += i - j  # a run of opening brackets at once
-        elif c in "}]":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None
-
-
 def repair_json(
     text: str,
     *,
@@ -277,23 +236,18 @@ def repair_json(
         )
     cleaned = strip_preamble(text)
     spans = echo_spans(cleaned, prompt)
-
-    def span_end(pos: int) -> int | None:
-        return next((e for s, e in spans if s <= pos < e), None)
-
-    fence = next((f for f in _FENCE.finditer(cleaned) if span_end(f.start()) is None), None)
+    fence = next((f for f in FENCE.finditer(cleaned) if span_end(spans, f.start()) is None), None)
     lo, hi = fence.span(1) if fence else (0, len(cleaned))
     first_bad: _Bad | None = None
     pos = lo
     while (m := _OPENER.search(cleaned, pos, hi)) is not None:
         start = m.start()
-        if (end := span_end(start)) is not None:
+        if (end := span_end(spans, start)) is not None:
             pos = end
             continue
         try:
             closed, repaired, end = _repair_one(cleaned, start, hi, allow_nan)
-            value = json.loads(repaired, strict=False, parse_constant=None if allow_nan else _refuse)
-            value = check_value(value, repaired, allow_nan=allow_nan, fix_surrogates=True)
+            value = loads(repaired, allow_nan=allow_nan, fix_surrogates=True)
         except _Bad as err:
             first_bad = first_bad or err
             after = lenient_end(cleaned, start, hi)
@@ -311,7 +265,3 @@ def repair_json(
     if first_bad is None:
         raise OutputParseError("no JSON object or array found", raw=text)
     raise OutputParseError(f"could not repair the JSON: {first_bad.reason}", raw=text)
-
-
-def _refuse(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON (pass allow_nan=True to accept it)")

@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from parsers.extract import candidate_pattern, echo_prefix, echo_spans
-from parsers.scan import BracketMatcher, Scanner
+from parsers.brackets import BracketMatcher
+from parsers.extract import candidate_pattern, echo_prefix, echo_spans, span_end
+from parsers.scan import Scanner
 
 __all__ = ["PartialList", "PartialStream"]
 
@@ -149,8 +150,7 @@ class PartialStream:
             pos = close + 1
         while (m := _OPENER.search(text, pos)) is not None:
             start = m.start()
-            end = next((e for s, e in spans if s <= start < e), None)
-            if end is not None:
+            if (end := span_end(spans, start)) is not None:
                 pos = end
                 continue
             if self._candidate.match(text, start):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from parsers.errors import OutputParseError
 
-__all__ = ["CallInfo", "CallInfoParser"]
+__all__ = ["CallInfo", "CallInfoParser", "finish_reason_of", "first_generation"]
 
 
 class CallInfo(BaseModel):
@@ -42,6 +42,24 @@ def _first_str(meta: Mapping[str, Any], *keys: str) -> str | None:
     return next((str(meta[k]) for k in keys if isinstance(meta.get(k), str)), None)
 
 
+def first_generation(result: list[Generation]) -> Generation:
+    """The first generation a parser is given; a typed error when the model returned none."""
+    if not result:
+        raise OutputParseError("the model returned no generations")
+    return result[0]
+
+
+def _metadata(generation: Generation) -> Mapping[str, Any]:
+    if isinstance(generation, ChatGeneration):
+        return generation.message.response_metadata or {}
+    return generation.generation_info or {}
+
+
+def finish_reason_of(generation: Generation) -> str | None:
+    """The provider's stop reason from a generation, whatever the provider calls it."""
+    return _first_str(_metadata(generation), "finish_reason", "stop_reason", "done_reason")
+
+
 def _usage(message_usage: Any, meta: Mapping[str, Any]) -> tuple[int | None, int | None, int | None]:
     if isinstance(message_usage, Mapping) and message_usage:  # LangChain's standard usage_metadata
         i, o = _int(message_usage.get("input_tokens")), _int(message_usage.get("output_tokens"))
@@ -62,20 +80,15 @@ class CallInfoParser(BaseOutputParser[CallInfo]):
         return "recipes_call_info"
 
     def parse_result(self, result: list[Generation], *, partial: bool = False) -> CallInfo:
-        if not result:
-            raise OutputParseError("the model returned no generations")
-        gen = result[0]
-        if isinstance(gen, ChatGeneration):
-            meta: Mapping[str, Any] = gen.message.response_metadata or {}
-            usage = getattr(gen.message, "usage_metadata", None)
-        else:
-            meta, usage = gen.generation_info or {}, None
+        gen = first_generation(result)
+        meta = _metadata(gen)
+        usage = getattr(gen.message, "usage_metadata", None) if isinstance(gen, ChatGeneration) else None
         i, o, total = _usage(usage, meta)
         if total is None and i is not None and o is not None:
             total = i + o
         return CallInfo(
             text=gen.text,
-            finish_reason=_first_str(meta, "finish_reason", "stop_reason", "done_reason"),
+            finish_reason=finish_reason_of(gen),
             input_tokens=i,
             output_tokens=o,
             total_tokens=total,

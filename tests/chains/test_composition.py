@@ -24,6 +24,7 @@ from chains.composition import (
     SequentialRecipe,
     StateChunk,
     Step,
+    StepTrace,
     derive_input_keys,
     sequential,
 )
@@ -332,6 +333,14 @@ def test_async_invoke_batch_and_stream_match_sync() -> None:
     assert len(chunks) > 2 and reduce(operator.add, chunks) == one
 
 
+def test_async_batch_still_calls_each_step_batch_once() -> None:
+    first = Counting(lambda d: d["answer"].upper())
+    recipe = sequential(Step("upper", first, input_keys=["answer"]), inputs="answer")
+    rows = asyncio.run(recipe.abatch([{"answer": "a"}, {"answer": "공포"}]))
+    assert [r["upper"] for r in rows] == ["A", "공포"]
+    assert first.batches == [2] and first.invokes == 0
+
+
 def test_async_missing_key_is_the_same_named_error() -> None:
     with pytest.raises(MissingKeyError, match="'answer'"):
         asyncio.run(movie_night().ainvoke({"other": 1}))
@@ -378,6 +387,46 @@ def test_verbose_survives_a_file_that_cannot_encode_korean() -> None:
     movie_night(verbose=True, file=ascii_file).invoke({"answer": "공포"})
     ascii_file.flush()
     assert "input answer: '\\uacf5\\ud3ec'" in raw.getvalue().decode("ascii")
+
+
+def test_a_step_trace_in_the_config_traces_only_the_steps_not_the_runs_inside_them() -> None:
+    out = io.StringIO()
+    movie_night().invoke({"answer": "코미디"}, {"callbacks": [StepTrace(out)]})
+    lines = out.getvalue().splitlines()
+    # The second step is prompt | model | parser: three runs inside it, none of them a step.
+    assert [x for x in lines if x.startswith("> Entering")] == [
+        "> Entering step 1/2 'genres'",
+        "> Entering step 2/2 'recommend'",
+    ]
+    assert "  input genres: ['코미디']" in lines and "  output recommend: 'Watch Alien and 기생충 tonight'" in lines
+
+
+def test_the_trace_shows_a_failed_row_and_leaves_it_out_of_later_steps() -> None:
+    def ratio(d):  # type: ignore[no-untyped-def]
+        return 1 / len(d["answer"])
+
+    out = io.StringIO()
+    recipe = sequential(
+        Step("ratio", ratio), Step("twice", lambda d: d["ratio"] * 2), inputs="answer", verbose=True, file=out
+    )
+    recipe.batch([{"answer": "ab"}, {"answer": ""}], return_exceptions=True)
+    lines = out.getvalue().splitlines()
+    assert "  [1] failed: ZeroDivisionError: division by zero" in lines
+    assert "> Entering step 2/2 'twice'" in lines and "  output twice: 1.0" in lines  # one row left: no batch
+
+
+def test_async_calls_write_the_same_trace_as_sync_ones() -> None:
+    sync_out, async_out = io.StringIO(), io.StringIO()
+    movie_night(verbose=True, file=sync_out).invoke({"answer": "drama"})
+    list(movie_night(verbose=True, file=sync_out).stream({"answer": "drama"}))
+
+    async def run() -> None:
+        await movie_night(verbose=True, file=async_out).ainvoke({"answer": "drama"})
+        [c async for c in movie_night(verbose=True, file=async_out).astream({"answer": "drama"})]
+
+    asyncio.run(run())
+    times = re.compile(r"in \d+\.\d\ds$", re.M)
+    assert times.sub("", async_out.getvalue()) == times.sub("", sync_out.getvalue()) != ""
 
 
 def test_long_values_are_shortened_in_the_trace() -> None:

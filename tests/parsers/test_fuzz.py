@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from parsers import OutputParseError, TruncatedOutputError, parse_json
-from parsers.extract import strip_preamble
-from parsers.repair import _FENCE, lenient_end
+from parsers.brackets import lenient_end
+from parsers.extract import FENCE, strip_preamble
 from parsers.scan import scan
 
 N = int(os.environ.get("RECIPES_FUZZ_N", "100000"))
@@ -256,7 +256,7 @@ def repair_is_whole(text: str) -> bool:
     """Repair returned a value: it repaired the first structure (outside any fence prose), or that structure
     is closed (leniently) so the value came after it; never from inside a structure that never closes."""
     cleaned = strip_preamble(text)
-    fence = _FENCE.search(cleaned)
+    fence = FENCE.search(cleaned)
     lo, hi = fence.span(1) if fence else (0, len(cleaned))
     first = _OPENER.search(cleaned, lo, hi)
     if first is None:
