@@ -14,7 +14,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import LLM, BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr
 
 from llms.capabilities import ModelCapabilities
 from llms.stops import cut_at_stop
@@ -27,18 +27,31 @@ def _echo_text(messages: list[BaseMessage]) -> str:
     return str(messages[-1].content) if messages else ""
 
 
-class FakeChatModel(StructuredByCapabilities, BaseChatModel):
+class _Responses(BaseModel):
+    """`responses` in turn, cycling (a pydantic mixin: its field becomes both fakes' field)."""
+
+    responses: list[str] = Field(default_factory=list)
+    _index: int = PrivateAttr(default=0)
+
+    def _next_response(self, echo: str) -> str:
+        """The next response, or `echo` when there are none."""
+        if not self.responses:
+            return echo
+        text = self.responses[self._index % len(self.responses)]
+        self._index += 1
+        return text
+
+
+class FakeChatModel(_Responses, StructuredByCapabilities, BaseChatModel):
     """Answers with `responses` in turn (cycling), or echoes the last message when `responses` is empty.
 
     Records every call's messages in `calls`, honours `stop`, streams word by word, and reports
     finish_reason / usage / model name like a real backend. Spec strings: ``fake:echo`` or ``fake:a|b|c``.
     """
 
-    responses: list[str] = Field(default_factory=list)
     stop_sequences: list[str] = Field(default_factory=list)
     finish_reason: str = "stop"
     model_name: str = "fake"
-    _index: int = PrivateAttr(default=0)
     _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
 
     @property
@@ -56,12 +69,7 @@ class FakeChatModel(StructuredByCapabilities, BaseChatModel):
 
     def _next_text(self, messages: list[BaseMessage], stop: list[str] | None) -> tuple[str, str]:
         self._calls.append(list(messages))
-        if self.responses:
-            text = self.responses[self._index % len(self.responses)]
-            self._index += 1
-        else:
-            text = _echo_text(messages)
-        text, stopped = cut_at_stop(text, [*self.stop_sequences, *(stop or [])])
+        text, stopped = cut_at_stop(self._next_response(_echo_text(messages)), [*self.stop_sequences, *(stop or [])])
         return text, "stop" if stopped else self.finish_reason
 
     def _message(self, text: str, reason: str, messages: list[BaseMessage]) -> AIMessage:
@@ -105,11 +113,8 @@ class FakeChatModel(StructuredByCapabilities, BaseChatModel):
         )
 
 
-class FakeLLM(LLM):
+class FakeLLM(_Responses, LLM):
     """Text-completion twin of `FakeChatModel`, for the classic LLMChain path."""
-
-    responses: list[str] = Field(default_factory=list)
-    _index: int = PrivateAttr(default=0)
 
     @property
     def _llm_type(self) -> str:
@@ -122,9 +127,4 @@ class FakeLLM(LLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> str:
-        if self.responses:
-            text = self.responses[self._index % len(self.responses)]
-            self._index += 1
-        else:
-            text = prompt
-        return cut_at_stop(text, stop or [])[0]
+        return cut_at_stop(self._next_response(prompt), stop or [])[0]

@@ -20,7 +20,6 @@ import contextlib
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -28,9 +27,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from llms.cassette import SPEC_KEY
-from llms.history_db import HistoryDB
 from llms.history_writer import MAX_CHARS, RunWriter, guarded
+from llms.request_keys import SPEC_KEY
 from llms.serial import message_rows
 
 __all__ = ["MAX_CHARS", "RunLog", "active_runlog"]
@@ -74,18 +72,9 @@ class RunLog(RunWriter, BaseCallbackHandler):
 
     raise_error = False
 
-    def __init__(
-        self,
-        path: str | Path | None = None,
-        *,
-        app: str = "python",
-        args: Any = None,
-        run_id: str | None = None,
-        max_chars: int = MAX_CHARS,
-        db: HistoryDB | None = None,
-    ) -> None:
-        BaseCallbackHandler.__init__(self)
-        RunWriter.__init__(self, path, app=app, args=args, run_id=run_id, max_chars=max_chars, db=db)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """`RunWriter`'s arguments: ``path``, then ``app``, ``args``, ``run_id``, ``max_chars``, ``db`` by name."""
+        super().__init__(*args, **kwargs)  # BaseCallbackHandler has no __init__ of its own
         self._open: dict[UUID, dict[str, Any]] = {}
         self._outputs: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(a call's output) -> (output, its step)
         self._parser_of: dict[UUID, dict[str, Any]] = {}  # a parser's run -> the step of the call it reads
@@ -124,7 +113,7 @@ class RunLog(RunWriter, BaseCallbackHandler):
                 "ls_model_name"
             ),
             "engine": params.get("engine"),
-            "spec": (kw.get("metadata") or {}).get(SPEC_KEY),  # set by the CLI (llms.cassette.tag_model)
+            "spec": (kw.get("metadata") or {}).get(SPEC_KEY),  # set by the CLI (llms.request_keys.tag_model)
         }
 
     @guarded

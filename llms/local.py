@@ -19,7 +19,6 @@ from typing import Any
 
 from langchain_core.caches import BaseCache
 from langchain_core.callbacks import (
-    AsyncCallbackManagerForLLMRun,
     CallbackManager,
     CallbackManagerForLLMRun,
 )
@@ -38,7 +37,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list, run_in_executor
 
 from llms.engines.base import Completion, GenerationOptions
-from llms.local_common import LocalModelMixin, message_dicts, usage
+from llms.local_common import LocalModelMixin, message_dicts, stream_chunks, usage
 from llms.local_llm import LocalLLM
 from llms.structured_mixin import StructuredByCapabilities
 
@@ -54,9 +53,6 @@ class LocalChatModel(LocalModelMixin, StructuredByCapabilities, BaseChatModel): 
     def _llm_type(self) -> str:
         return "chain-recipes-local-chat"
 
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
-        return {**self._ls(stop, kwargs), "ls_model_type": "chat"}
-
     def _prompt(self, messages: list[BaseMessage]) -> str:
         return self.engine.format_chat(message_dicts(messages))
 
@@ -67,7 +63,7 @@ class LocalChatModel(LocalModelMixin, StructuredByCapabilities, BaseChatModel): 
         return AIMessage(
             content=c.text,
             response_metadata={"finish_reason": c.finish_reason, "model_name": self.model_name},
-            usage_metadata=usage(c),  # type: ignore[arg-type]
+            usage_metadata=usage(c),
         )
 
     def _generate(
@@ -87,31 +83,13 @@ class LocalChatModel(LocalModelMixin, StructuredByCapabilities, BaseChatModel): 
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for piece in self.engine.stream(self._prompt(messages), self._options(stop, kwargs)):
-            if isinstance(piece, Completion):
-                final = AIMessageChunk(
-                    content="",
-                    response_metadata={"finish_reason": piece.finish_reason, "model_name": self.model_name},
-                    usage_metadata=usage(piece),  # type: ignore[arg-type]
-                    chunk_position="last",
-                )
-                yield ChatGenerationChunk(message=final)
-                continue
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
-            if run_manager:
-                run_manager.on_llm_new_token(piece, chunk=chunk)
-            yield chunk
+        pieces = self.engine.stream(self._prompt(messages), self._options(stop, kwargs))
+        yield from stream_chunks(pieces, _text_chunk, self._last_chunk, run_manager)
 
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        # Generation is CPU/GPU-bound: run it in a worker thread so the event loop stays free.
-        sync_manager = run_manager.get_sync() if run_manager else None
-        return await run_in_executor(None, self._generate, messages, stop, sync_manager, **kwargs)
+    def _last_chunk(self, c: Completion) -> ChatGenerationChunk:
+        meta = {"finish_reason": c.finish_reason, "model_name": self.model_name}
+        last = AIMessageChunk(content="", response_metadata=meta, usage_metadata=usage(c), chunk_position="last")
+        return ChatGenerationChunk(message=last)
 
     def batch(
         self,
@@ -201,5 +179,9 @@ class LocalChatModel(LocalModelMixin, StructuredByCapabilities, BaseChatModel): 
         **kwargs: Any,
     ) -> list[AIMessage]:  # type: ignore[override]
         return await run_in_executor(None, self.batch, inputs, config, return_exceptions=return_exceptions, **kwargs)
+
+
+def _text_chunk(text: str) -> ChatGenerationChunk:
+    return ChatGenerationChunk(message=AIMessageChunk(content=text))
 
 

@@ -1,18 +1,22 @@
-"""What `LocalChatModel` and `LocalLLM` share: messages to template dicts, usage, per-call option merging, and
-building the engine from a spec when a class is constructed directly (``LocalChatModel(model="hf:/dir")``)."""
+"""What `LocalChatModel` and `LocalLLM` share: messages to template dicts, usage, per-call option merging, async
+calls in a worker thread, engine streams as chunks, and building the engine from a spec when a class is
+constructed directly (``LocalChatModel(model="hf:/dir")``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, UsageMetadata
+from langchain_core.runnables.config import run_in_executor
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llms.capabilities import ModelCapabilities
 from llms.engines.base import Completion, GenerationOptions
 
-__all__ = ["LocalModelMixin", "engine_from", "message_dicts", "usage"]
+__all__ = ["LocalModelMixin", "engine_from", "message_dicts", "stream_chunks", "usage"]
+
+Chunk = TypeVar("Chunk")
 
 # Per-call options a local model takes (besides `stop`); `json_schema` and `response_format` become a grammar.
 _CALL_OPTIONS = {"max_new_tokens", "max_tokens", "temperature", "top_p", "seed", "repetition_penalty"}
@@ -27,12 +31,26 @@ def message_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     return [{"role": roles.get(m.type, "user"), "content": m.text} for m in messages]
 
 
-def usage(c: Completion) -> dict[str, int]:
-    return {
-        "input_tokens": c.prompt_tokens,
-        "output_tokens": c.completion_tokens,
-        "total_tokens": c.prompt_tokens + c.completion_tokens,
-    }
+def usage(c: Completion) -> UsageMetadata:
+    total = c.prompt_tokens + c.completion_tokens
+    return UsageMetadata(input_tokens=c.prompt_tokens, output_tokens=c.completion_tokens, total_tokens=total)
+
+
+def stream_chunks(
+    pieces: Iterable[str | Completion],
+    text_chunk: Callable[[str], Chunk],
+    last_chunk: Callable[[Completion], Chunk],
+    run_manager: Any,
+) -> Iterator[Chunk]:
+    """An engine's stream as LangChain chunks: one per text piece (each reported as a new token), then the last."""
+    for piece in pieces:
+        if isinstance(piece, Completion):
+            yield last_chunk(piece)
+            continue
+        chunk = text_chunk(piece)
+        if run_manager:
+            run_manager.on_llm_new_token(piece, chunk=chunk)
+        yield chunk
 
 
 class LocalModelMixin(BaseModel):
@@ -40,6 +58,8 @@ class LocalModelMixin(BaseModel):
     engine from ``model`` when none is passed (a pydantic mixin: its fields become both classes' fields)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True, protected_namespaces=())
+
+    _ls_model_type: ClassVar[str] = "chat"  # LangSmith's kind of model: "chat" or "llm"
 
     engine: Any = Field(default=None, exclude=True)
     model_name: str = Field(default="local", alias="model")
@@ -54,6 +74,15 @@ class LocalModelMixin(BaseModel):
     @classmethod
     def _load_engine(cls, values: Any) -> Any:
         return engine_from(values)
+
+    if TYPE_CHECKING:
+
+        def _generate(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    async def _agenerate(self, inputs: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        # Generation is CPU/GPU-bound: `_generate` runs in a worker thread so the event loop stays free.
+        sync_manager = run_manager.get_sync() if run_manager else None
+        return await run_in_executor(None, self._generate, inputs, stop, sync_manager, **kwargs)
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -90,9 +119,10 @@ class LocalModelMixin(BaseModel):
             grammar=grammar_from_options(kwargs.get("json_schema"), kwargs.get("response_format")),
         )
 
-    def _ls(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         params: dict[str, Any] = {
             "ls_provider": "chain-recipes",
+            "ls_model_type": self._ls_model_type,
             "ls_model_name": kwargs.get("model") if isinstance(kwargs.get("model"), str) else self.model_name,
             "ls_temperature": kwargs.get("temperature", self.temperature),
             "ls_max_tokens": kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens)),

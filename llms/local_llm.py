@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
-from langchain_core.runnables.config import run_in_executor
 
 from llms.engines.base import Completion
-from llms.local_common import LocalModelMixin, usage
+from llms.local_common import LocalModelMixin, stream_chunks, usage
 
 __all__ = ["LocalLLM"]
 
@@ -22,13 +21,11 @@ class LocalLLM(LocalModelMixin, BaseLLM):  # type: ignore[misc]
 
     # Instruct models (the embedded SmolLM2) answer nothing to a raw prompt: wrap it as one user turn.
     wrap_in_chat_template: bool = False
+    _ls_model_type: ClassVar[str] = "llm"
 
     @property
     def _llm_type(self) -> str:
         return "chain-recipes-local-llm"
-
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
-        return {**self._ls(stop, kwargs), "ls_model_type": "llm"}
 
     def _wrap(self, prompt: str) -> str:
         return self.engine.format_chat([{"role": "user", "content": prompt}]) if self.wrap_in_chat_template else prompt
@@ -47,16 +44,6 @@ class LocalLLM(LocalModelMixin, BaseLLM):  # type: ignore[misc]
         ]
         return LLMResult(generations=generations, llm_output={"model_name": self.model_name})
 
-    async def _agenerate(
-        self,
-        prompts: list[str],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> LLMResult:
-        sync_manager = run_manager.get_sync() if run_manager else None
-        return await run_in_executor(None, self._generate, prompts, stop, sync_manager, **kwargs)
-
     def _stream(
         self,
         prompt: str,
@@ -64,12 +51,9 @@ class LocalLLM(LocalModelMixin, BaseLLM):  # type: ignore[misc]
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
-        for piece in self.engine.stream(self._wrap(prompt), self.generation_options(stop, kwargs)):
-            if isinstance(piece, Completion):
-                info = {"finish_reason": piece.finish_reason, "usage": usage(piece), "model_name": self.model_name}
-                yield GenerationChunk(text="", generation_info=info)
-                continue
-            chunk = GenerationChunk(text=piece)
-            if run_manager:
-                run_manager.on_llm_new_token(piece, chunk=chunk)
-            yield chunk
+        pieces = self.engine.stream(self._wrap(prompt), self.generation_options(stop, kwargs))
+        yield from stream_chunks(pieces, lambda text: GenerationChunk(text=text), self._last_chunk, run_manager)
+
+    def _last_chunk(self, c: Completion) -> GenerationChunk:
+        info = {"finish_reason": c.finish_reason, "usage": usage(c), "model_name": self.model_name}
+        return GenerationChunk(text="", generation_info=info)

@@ -6,7 +6,7 @@ built on it asks exactly the recorded requests; a request not in the cassette is
 request (`ReplayMissError`).
 
 >>> import json, tempfile
->>> from llms.cassette import request_key
+>>> from llms.request_keys import request_key
 >>> path = tempfile.mktemp(suffix=".jsonl")
 >>> key = request_key([("human", "hi")], None, {})
 >>> _ = open(path, "w").write(json.dumps({"type": "call", "key": key, "step": "", "request": {},
@@ -27,8 +27,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult, Generation, LLMRe
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from llms.capabilities import ModelCapabilities
-from llms.cassette import Cassette, active_steps, request, request_key
+from llms.cassette import Cassette
 from llms.errors import RecipesError
+from llms.recorder import active_steps
+from llms.request_keys import request, request_key
 from llms.structured_mixin import StructuredByCapabilities
 
 __all__ = ["ReplayChatModel", "ReplayLLM", "ReplayMissError"]
@@ -75,7 +77,10 @@ class _Replay(BaseModel):
     def capabilities(self) -> ModelCapabilities:
         return _caps(self._tape().model(self.spec))
 
-    def _answer(self, rendered: Any, stop: list[str] | None, kwargs: dict[str, Any], run_manager: Any) -> Any:
+    def _recorded(
+        self, rendered: Any, stop: list[str] | None, kwargs: dict[str, Any], run_manager: Any
+    ) -> tuple[Any, dict[str, Any], Any]:
+        """The recorded answer as (content, metadata marked ``replayed``, usage), whichever kind of model made it."""
         options = {**self.defaults, **kwargs}
         tape = self._tape()
         # Calls are keyed by the recorded model's spec when it had one (the CLI tags every model it loads): ours,
@@ -85,7 +90,11 @@ class _Replay(BaseModel):
         entry = tape.calls.get(key)
         if entry is None:
             raise ReplayMissError(self._miss(key, request(rendered, stop, options, model), run_manager))
-        return entry["response"]
+        answer = entry["response"]
+        chat = answer.get("type") != "text"
+        content = answer.get("content", "") if chat else answer.get("text", "")
+        meta = (answer.get("response_metadata") if chat else answer.get("generation_info")) or {}
+        return content, {**meta, "replayed": True}, answer.get("usage_metadata")
 
     def _miss(self, key: str, asked: dict[str, Any], run_manager: Any) -> str:
         steps = active_steps()
@@ -120,14 +129,8 @@ class ReplayChatModel(_Replay, StructuredByCapabilities, BaseChatModel):  # type
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        answer = self._answer(messages, stop, kwargs, run_manager)
-        if answer.get("type") == "text":
-            answer = {"content": answer.get("text", ""), "response_metadata": answer.get("generation_info") or {}}
-        message = AIMessage(
-            content=answer.get("content", ""),
-            response_metadata={**(answer.get("response_metadata") or {}), "replayed": True},
-            usage_metadata=answer.get("usage_metadata"),
-        )
+        content, meta, usage = self._recorded(messages, stop, kwargs, run_manager)
+        message = AIMessage(content=content, response_metadata=meta, usage_metadata=usage)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
@@ -148,8 +151,6 @@ class ReplayLLM(_Replay, BaseLLM):  # type: ignore[misc]
         # LangChain reports no per-call options for text LLMs at record time: keys hold the prompt, stop, defaults.
         generations = []
         for prompt in prompts:
-            answer = self._answer(prompt, stop, {}, run_manager)
-            text = answer.get("text", answer.get("content", ""))
-            info = {**(answer.get("generation_info") or answer.get("response_metadata") or {}), "replayed": True}
+            text, info, _ = self._recorded(prompt, stop, {}, run_manager)
             generations.append([Generation(text=str(text), generation_info=info)])
         return LLMResult(generations=generations)

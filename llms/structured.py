@@ -2,7 +2,7 @@
 
 For ``local`` and ``hf:`` models the schema becomes an llguidance grammar applied inside `generate`
 (`llms.grammar`), so every output is schema-valid JSON, even from a random model; other models get the schema in
-a system message, our parser, and a re-ask.
+a system message, our parser (`llms.structured_parse`), and a re-ask.
 
 >>> from pydantic import BaseModel
 >>> from llms import load_model
@@ -14,23 +14,20 @@ Answer(answer=4)
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
-from langchain_core.output_parsers import BaseOutputParser
-from langchain_core.outputs import Generation
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, Field, create_model
 
 from llms.capabilities import capabilities_of
-from llms.grammar import DEFAULT_LIMITS, Limits, _is_pydantic_v1, json_grammar, json_object_schema, json_schema_of
-from parsers import SchemaValidationError, TruncatedOutputError, parse_json, partial_json, validate, with_reask
-from parsers.json_parser import LENGTH_REASONS, finish_reason_of
+from llms.grammar import DEFAULT_LIMITS, Limits, json_grammar, json_object_schema, json_schema_of
+from llms.structured_parse import StructuredParser, format_instructions, parse_structured, schema_errors
+from parsers import with_reask
 
 __all__ = [
     "STRUCTURED_METHODS",
@@ -44,174 +41,6 @@ __all__ = [
     "schema_errors",
     "structured_output",
 ]
-
-TRUNCATED_HINT = (
-    "the model reached its token limit before the JSON value was complete; raise max_new_tokens "
-    "or bound the schema (maxLength, maxItems, minimum/maximum)"
-)
-
-
-# -- validation of JSON-schema dicts (pydantic validates the other kinds) ---------------------------------------
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,), "null": (type(None),),
-    "integer": (int,), "number": (int, float),
-}
-
-
-def _is_type(value: Any, kind: str) -> bool:
-    if kind in ("integer", "number") and isinstance(value, bool):
-        return False
-    if kind == "integer" and isinstance(value, float):
-        return value.is_integer()
-    return isinstance(value, _JSON_TYPES.get(kind, (object,)))
-
-
-def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:
-    node: Any = root
-    for part in ref.removeprefix("#").strip("/").split("/") if ref != "#" else []:
-        node = node[part.replace("~1", "/").replace("~0", "~")]
-    return node  # type: ignore[no-any-return]
-
-
-def schema_errors(value: Any, schema: Any, root: Any = None, path: str = "(root)") -> list[dict[str, str]]:
-    """Where `value` breaks `schema` (the common JSON-schema keywords; unknown ones are ignored)."""
-    root = schema if root is None else root
-    if schema is True or not isinstance(schema, dict):
-        return [] if schema is not False else [{"path": path, "message": "no value allowed here"}]
-    if "$ref" in schema:
-        return schema_errors(value, _resolve(schema["$ref"], root), root, path)
-    errs: list[dict[str, str]] = []
-
-    def bad(message: str, where: str = path) -> None:
-        errs.append({"path": where, "message": message})
-
-    kinds = schema.get("type")
-    kinds = [kinds] if isinstance(kinds, str) else kinds
-    if kinds and not any(_is_type(value, k) for k in kinds):
-        return [{"path": path, "message": f"expected {' or '.join(kinds)}"}]
-    if "enum" in schema and value not in schema["enum"]:
-        bad(f"not one of {schema['enum']}")
-    if "const" in schema and value != schema["const"]:
-        bad(f"must be {schema['const']!r}")
-    for key in ("anyOf", "oneOf"):
-        if key in schema and not any(not schema_errors(value, s, root, path) for s in schema[key]):
-            bad(f"matches none of {key}")
-    for sub in schema.get("allOf", []):
-        errs += schema_errors(value, sub, root, path)
-    if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
-            bad("string length out of bounds")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            bad(f"does not match {schema['pattern']!r}")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value < schema.get("minimum", value) or value > schema.get("maximum", value):
-            bad("number out of bounds")
-        if value <= schema.get("exclusiveMinimum", value - 1) or value >= schema.get("exclusiveMaximum", value + 1):
-            bad("number out of bounds")
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
-            bad("number of items out of bounds")
-        prefix = schema.get("prefixItems", [])
-        for i, item in enumerate(value):
-            sub = prefix[i] if i < len(prefix) else schema.get("items", True)
-            errs += schema_errors(item, sub, root, f"{path}.{i}" if path != "(root)" else str(i))
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        for name in schema.get("required", []):
-            if name not in value:
-                bad("field required", f"{path}.{name}" if path != "(root)" else name)
-        for name, item in value.items():
-            where = f"{path}.{name}" if path != "(root)" else str(name)
-            sub = props.get(name, schema.get("additionalProperties", True))
-            errs += schema_errors(item, sub, root, where) if sub is not False else [
-                {"path": where, "message": "extra field not allowed"}
-            ]
-    return errs
-
-
-# -- parsing ----------------------------------------------------------------------------------------------------
-def parse_structured(text: str, schema: Any = None, *, finish_reason: str | None = None) -> Any:
-    """Strictly parse the JSON in `text` and validate it: a pydantic model gives an instance, a dict schema a dict.
-
-    Output cut off at the token limit raises `TruncatedOutputError` (never half an object); a complete object or
-    array that happens to end exactly at the limit is accepted.
-    """
-    at_limit = finish_reason is not None and finish_reason.lower() in LENGTH_REASONS
-    try:
-        value = parse_json(text, strict=True)
-    except TruncatedOutputError as err:
-        raise TruncatedOutputError(TRUNCATED_HINT, raw=text, partial=err.partial, finish_reason=finish_reason) from None
-    if at_limit and not isinstance(value, dict | list):  # a number or string cut at the limit looks complete
-        raise TruncatedOutputError(TRUNCATED_HINT, raw=text, partial=partial_json(text), finish_reason=finish_reason)
-    if schema is None:
-        return value
-    if _is_pydantic_v1(schema):
-        return _validate_v1(value, schema, text)
-    if not isinstance(schema, dict):
-        return validate(value, schema, raw=text)
-    errors = schema_errors(value, schema)
-    if errors:
-        shown = "; ".join(f"{e['path']}: {e['message']}" for e in errors[:3])
-        more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
-        name = schema.get("title", "the schema")
-        raise SchemaValidationError(f"JSON does not match {name}: {shown}{more}", raw=text, value=value, errors=errors)
-    return value
-
-
-def _validate_v1(value: Any, schema: Any, text: str) -> Any:
-    from pydantic import v1
-
-    try:
-        return schema.parse_obj(value)
-    except v1.ValidationError as err:
-        errors = [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in err.errors()]
-        shown = "; ".join(f"{e['path']}: {e['message']}" for e in errors[:3])
-        raise SchemaValidationError(
-            f"JSON does not match {schema.__name__}: {shown}", raw=text, value=value, errors=errors
-        ) from None
-
-
-class StructuredParser(BaseOutputParser[Any]):
-    """Runnable parser for `model | StructuredParser(schema=Movie)`: strict JSON, validated, typed errors.
-
-    >>> StructuredParser(schema={"type": "object", "required": ["a"]}).invoke('{"a": [1, 2]}')
-    {'a': [1, 2]}
-    """
-
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
-
-    schema_: Any = Field(default=None, alias="schema")
-    """A pydantic model class, a type pydantic knows, a JSON-schema dict, or None (any JSON)."""
-
-    @property
-    def _type(self) -> str:
-        return "recipes_structured"
-
-    def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
-        text = result[0].text if result else ""
-        reason = finish_reason_of(result[0]) if result else None
-        try:
-            return parse_structured(text, self.schema_, finish_reason=reason)
-        except Exception:
-            if result:  # a cached answer the schema rejects must not be served again (llms.cache)
-                from llms.cache import evict_rejected
-
-                evict_rejected(result[0])
-            raise
-
-    def parse(self, text: str) -> Any:
-        return parse_structured(text, self.schema_)
-
-    def get_format_instructions(self) -> str:
-        return format_instructions(self.schema_)
-
-
-def format_instructions(schema: Any = None) -> str:
-    """A system-message text asking for JSON only (matching `schema` when given), for models without grammars."""
-    if schema is None:
-        return "Answer with one JSON object only, no prose."
-    compact = json.dumps(json_schema_of(schema), ensure_ascii=False, separators=(",", ":"))
-    return f"Answer with one JSON object only, no prose, matching this JSON schema: {compact}"
 
 
 # -- the Runnables ----------------------------------------------------------------------------------------------

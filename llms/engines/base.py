@@ -21,6 +21,7 @@ __all__ = [
     "Engine",
     "GenerationOptions",
     "PromptTooLongError",
+    "TokenizerEngine",
     "render_chat",
 ]
 
@@ -85,6 +86,53 @@ def render_chat(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
     if not messages:
         raise ValueError("a chat model needs at least one message")
     return str(tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True))
+
+
+class TokenizerEngine:
+    """What both engines share: a Hugging Face tokenizer made ready for batches and chat (a pad token; our template
+    and its stop when it has none), the end-of-sequence ids, the context window and the thread count."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        name: str,
+        eos: int | list[int] | None,
+        context_length: int | None,
+        threads: int | None = None,
+    ) -> None:
+        from llms.options import default_threads
+
+        self.tokenizer = tokenizer
+        self.name = name
+        self.threads = threads or default_threads()
+        self.eos_ids: set[int] = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+        self.context_length = context_length
+        if tokenizer.pad_token_id is None:
+            # GPT-Neo and many base models ship no pad token; batching needs one and eos is the usual choice.
+            tokenizer.pad_token = tokenizer.eos_token
+        self.chat_stops: tuple[str, ...] = ()
+        if not getattr(tokenizer, "chat_template", None):
+            tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE  # base models (GPT-Neo): plain role turns
+            self.chat_stops = FALLBACK_STOP
+
+    def format_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        """Render chat messages with the model's chat template (or the fallback set at load)."""
+        return render_chat(self.tokenizer, messages)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """New token ids as text (special tokens left out)."""
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
+
+    def room(self, prompt_len: int, max_new_tokens: int) -> int:
+        """`max_new_tokens`, cut to what the context window leaves after the prompt (`PromptTooLongError` if none)."""
+        if self.context_length is None:
+            return max_new_tokens
+        room = int(self.context_length) - prompt_len
+        if room < 1:
+            context = f"{self.name} has a context of {self.context_length}"
+            raise PromptTooLongError(f"prompt is {prompt_len} tokens but {context}")
+        return min(max_new_tokens, room)
 
 
 @runtime_checkable

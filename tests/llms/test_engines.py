@@ -1,4 +1,5 @@
-"""The engine contract, on both engines (issue 11): transformers and onnxruntime-genai int4.
+"""The engine contract (same answers, stops, streaming, grammar), on both engines: transformers and
+onnxruntime-genai int4.
 
 Contract tests run on a random tiny Llama (the onnxruntime-genai builder does not take GPT-Neo), built to int4
 once per session; the embedded-model tests are marked slow.
@@ -131,6 +132,19 @@ def test_stops_in_invoke_batch_and_stream(make: Make) -> None:
     assert message.text == chat_full.split(chat_stop)[0]
     assert message.response_metadata["finish_reason"] == "stop"
     assert "".join(c.text for c in chat.stream(PROMPTS[0], stop=[chat_stop])) == message.text
+
+
+def test_a_stop_string_begun_by_the_prompt_does_not_cut_the_answer(make: Make) -> None:
+    # transformers' stop-string matcher also reads the prompt's last tokens; only the new text may hold a stop.
+    llm = make(llm=True, max_new_tokens=12)
+    spanning = [(p, text, p[-2:] + text[:2]) for p, text in ((p, llm.invoke(p)) for p in PROMPTS)]
+    usable = [(p, text, stop) for p, text, stop in spanning if "\ufffd" not in stop and stop not in text]
+    if not usable:
+        pytest.skip("random model's answers give no stop string that only spans a prompt's end")
+    prompt, full, stop = usable[0]
+    assert llm.invoke(prompt, stop=[stop]) == full
+    assert "".join(llm.stream(prompt, stop=[stop])) == full
+    assert llm.batch([prompt, PROMPTS[0]], stop=[stop])[0] == llm.batch([prompt, PROMPTS[0]])[0]
 
 
 def test_one_engine_call_per_batch(make: Make, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Structured output by grammar-constrained decoding (issue 5), on a random tiny GPT-Neo and the embedded model."""
+"""Structured output by grammar-constrained decoding, on a random tiny GPT-Neo and the embedded model."""
 
 from __future__ import annotations
 
