@@ -160,5 +160,5 @@ def test_an_empty_answer_is_reported_as_a_failed_run(run_cli: RunCli, monkeypatc
     from llms import FakeChatModel
 
     monkeypatch.setattr(apps.perfect_day, "model_from_args", lambda args: FakeChatModel(responses=["   "]))
-    code, out, err = run_cli("run", "perfect-day", "Paris", "--no-stream", "--no-log")
+    code, _, err = run_cli("run", "perfect-day", "Paris", "--no-stream", "--no-log")
     assert code == 1 and "empty answer" in err
