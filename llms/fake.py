@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import LLM, BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import BaseModel, Field, PrivateAttr
 
 from llms.capabilities import ModelCapabilities
+from llms.signatures import Messages, Run, Stop
 from llms.stops import cut_at_stop
 from llms.structured_mixin import StructuredByCapabilities
 
@@ -81,22 +81,12 @@ class FakeChatModel(_Responses, StructuredByCapabilities, BaseChatModel):
             usage_metadata={"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out},
         )
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _generate(self, messages: Messages, stop: Stop = None, run_manager: Run = None, **kwargs: Any) -> ChatResult:
         text, reason = self._next_text(messages, stop)
         return ChatResult(generations=[ChatGeneration(message=self._message(text, reason, messages))])
 
     def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: Messages, stop: Stop = None, run_manager: Run = None, **kwargs: Any
     ) -> Iterator[ChatGenerationChunk]:
         text, reason = self._next_text(messages, stop)
         pieces = [w for w in text.split(" ")]
@@ -120,11 +110,5 @@ class FakeLLM(_Responses, LLM):
     def _llm_type(self) -> str:
         return "recipes-fake-llm"
 
-    def _call(
-        self,
-        prompt: str,
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> str:
+    def _call(self, prompt: str, stop: Stop = None, run_manager: Run = None, **kwargs: Any) -> str:
         return cut_at_stop(self._next_response(prompt), stop or [])[0]

@@ -20,7 +20,6 @@ from typing import Any
 from langchain_core.caches import BaseCache
 from langchain_core.callbacks import (
     CallbackManager,
-    CallbackManagerForLLMRun,
 )
 from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -39,6 +38,7 @@ from langchain_core.runnables.config import get_config_list, run_in_executor
 from llms.engines.base import Completion, GenerationOptions
 from llms.local_common import LocalModelMixin, message_dicts, stream_chunks, usage
 from llms.local_llm import LocalLLM
+from llms.signatures import Messages, Run, Stop
 from llms.structured_mixin import StructuredByCapabilities
 
 __all__ = ["LocalChatModel", "LocalLLM", "message_dicts"]
@@ -66,22 +66,12 @@ class LocalChatModel(LocalModelMixin, StructuredByCapabilities, BaseChatModel): 
             usage_metadata=usage(c),
         )
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _generate(self, messages: Messages, stop: Stop = None, run_manager: Run = None, **kwargs: Any) -> ChatResult:
         (done,) = self.engine.generate([self._prompt(messages)], self._options(stop, kwargs))
         return ChatResult(generations=[ChatGeneration(message=self._message(done))])
 
     def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: Messages, stop: Stop = None, run_manager: Run = None, **kwargs: Any
     ) -> Iterator[ChatGenerationChunk]:
         pieces = self.engine.stream(self._prompt(messages), self._options(stop, kwargs))
         yield from stream_chunks(pieces, _text_chunk, self._last_chunk, run_manager)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseLLM
 from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 
 from llms.engines.base import Completion
 from llms.local_common import LocalModelMixin, stream_chunks, usage
+from llms.signatures import Run, Stop
 
 __all__ = ["LocalLLM"]
 
@@ -30,13 +30,7 @@ class LocalLLM(LocalModelMixin, BaseLLM):  # type: ignore[misc]
     def _wrap(self, prompt: str) -> str:
         return self.engine.format_chat([{"role": "user", "content": prompt}]) if self.wrap_in_chat_template else prompt
 
-    def _generate(
-        self,
-        prompts: list[str],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> LLMResult:
+    def _generate(self, prompts: list[str], stop: Stop = None, run_manager: Run = None, **kwargs: Any) -> LLMResult:
         done = self.engine.generate([self._wrap(p) for p in prompts], self.generation_options(stop, kwargs))
         generations = [
             [Generation(text=c.text, generation_info={"finish_reason": c.finish_reason, "usage": usage(c)})]
@@ -45,11 +39,7 @@ class LocalLLM(LocalModelMixin, BaseLLM):  # type: ignore[misc]
         return LLMResult(generations=generations, llm_output={"model_name": self.model_name})
 
     def _stream(
-        self,
-        prompt: str,
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, prompt: str, stop: Stop = None, run_manager: Run = None, **kwargs: Any
     ) -> Iterator[GenerationChunk]:
         pieces = self.engine.stream(self._wrap(prompt), self.generation_options(stop, kwargs))
         yield from stream_chunks(pieces, lambda text: GenerationChunk(text=text), self._last_chunk, run_manager)

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
@@ -23,6 +22,7 @@ from llms.openai_http import http_clients
 from llms.openai_responses import completion_data, require_aevents, require_events
 from llms.openai_shared import OpenAIEndpoint
 from llms.options import ModelOptions
+from llms.signatures import ARun, Messages, Run, Stop
 from llms.stops import cut_at_stop, held_back
 
 __all__ = ["RecipesChatOpenAI"]
@@ -130,34 +130,20 @@ class RecipesChatOpenAI(OpenAIEndpoint, ChatOpenAI):
             generations.append(gen)
         return ChatResult(generations=generations, llm_output=result.llm_output)
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _generate(self, messages: Messages, stop: Stop = None, run_manager: Run = None, **kwargs: Any) -> ChatResult:
         with self._translate():
             result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
         return self._trimmed(result, stop)
 
     async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: Messages, stop: Stop = None, run_manager: ARun = None, **kwargs: Any
     ) -> ChatResult:
         with self._translate():
             result = await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
         return self._trimmed(result, stop)
 
     def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: Messages, stop: Stop = None, run_manager: Run = None, **kwargs: Any
     ) -> Iterator[ChatGenerationChunk]:
         trimmer = _StopTrimmer(_stops(stop, self.stop))
         chunks = super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
@@ -168,11 +154,7 @@ class RecipesChatOpenAI(OpenAIEndpoint, ChatOpenAI):
             yield trimmer.flush()
 
     async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: Messages, stop: Stop = None, run_manager: ARun = None, **kwargs: Any
     ) -> AsyncIterator[ChatGenerationChunk]:
         trimmer = _StopTrimmer(_stops(stop, self.stop))
         chunks = super()._astream(messages, stop=stop, run_manager=run_manager, **kwargs)

@@ -20,9 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Self
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, BaseLLM
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult, Generation, LLMResult
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -31,6 +30,7 @@ from llms.cassette import Cassette
 from llms.errors import RecipesError
 from llms.recorder import active_steps
 from llms.request_keys import request, request_key
+from llms.signatures import Messages, Run, Stop
 from llms.structured_mixin import StructuredByCapabilities
 
 __all__ = ["ReplayChatModel", "ReplayLLM", "ReplayMissError"]
@@ -122,13 +122,7 @@ class ReplayChatModel(_Replay, StructuredByCapabilities, BaseChatModel):  # type
     def _llm_type(self) -> str:
         return "recipes-replay-chat"
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _generate(self, messages: Messages, stop: Stop = None, run_manager: Run = None, **kwargs: Any) -> ChatResult:
         content, meta, usage = self._recorded(messages, stop, kwargs, run_manager)
         message = AIMessage(content=content, response_metadata=meta, usage_metadata=usage)
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -141,13 +135,7 @@ class ReplayLLM(_Replay, BaseLLM):  # type: ignore[misc]
     def _llm_type(self) -> str:
         return "recipes-replay-llm"
 
-    def _generate(
-        self,
-        prompts: list[str],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> LLMResult:
+    def _generate(self, prompts: list[str], stop: Stop = None, run_manager: Run = None, **kwargs: Any) -> LLMResult:
         # LangChain reports no per-call options for text LLMs at record time: keys hold the prompt, stop, defaults.
         generations = []
         for prompt in prompts:
