@@ -17,7 +17,7 @@ import importlib
 import sys
 from types import ModuleType
 
-__all__ = ["APPS", "build_parser", "main"]
+__all__ = ["APPS", "COMMANDS", "build_parser", "main"]
 
 # The apps, registered here once: name -> module. Each module has a docstring (first line: what it does),
 # add_arguments(parser) and run(args) -> int.
@@ -29,6 +29,12 @@ APPS: dict[str, str] = {
     "json-qa": "apps.json_qa",
     "self-instruct": "apps.self_instruct",
     "judge": "apps.judge",
+    "finetune": "apps.finetune",
+    "dpo": "apps.dpo",
+}
+# Apps that are top-level commands (`recipes serve`), registered the same way.
+COMMANDS: dict[str, str] = {
+    "serve": "apps.serve",
 }
 
 _EPILOG = """Examples:
@@ -117,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prompts_parser(sub, parents=[debug])
     add_logs_parser(sub, parents=[debug])
+    for name, module_name in COMMANDS.items():
+        _add_app(sub, name, module_name, debug)
     run = sub.add_parser(
         "run",
         help="run an app",
