@@ -4,6 +4,8 @@ Nothing finished is lost: a failing item is recorded and the run goes on; Ctrl-C
 with every finished line already flushed, and the `RunSummary` says what happened. On Ctrl-C the calls in flight
 are stopped too (a model call in a worker thread at interpreter exit aborted the process: SIGABRT, not 130), and
 the results file is created only when the first result is written, so a run that fails first leaves no empty file.
+The pool is LangChain's `Runnable.batch_as_completed`; the file is `apps.journal.Journal` (the one every batch app
+writes); Ray runs write the same records (`apps.scale.run_on_ray`).
 
 >>> import io
 >>> from langchain_core.runnables import RunnableLambda
@@ -17,13 +19,9 @@ from __future__ import annotations
 import contextvars
 import ctypes
 import json
-import os
-import queue
-import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
-from contextlib import ExitStack
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,9 +30,9 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel
 
-from apps.common import progress_bar
+from apps.journal import Journal, OutputFileError, check_output_path, drop_torn_line, read_results
 from chains.files import read_text_bounded
-from llms.errors import RecipesError
+from core.errors import RecipesError
 
 __all__ = [
     "InputFileError",
@@ -42,8 +40,10 @@ __all__ = [
     "RunSummary",
     "check_output_path",
     "drop_torn_line",
+    "error_text",
     "read_inputs",
     "read_results",
+    "record",
     "run_many",
 ]
 
@@ -53,10 +53,6 @@ CANCEL_GRACE_S = 10.0  # how long Ctrl-C waits for the calls in flight to stop (
 
 class InputFileError(RecipesError, ValueError):
     """An input file that cannot be read: missing, not UTF-8, or a bad JSONL line (the message names it)."""
-
-
-class OutputFileError(RecipesError, OSError):
-    """The results file cannot be opened for writing (the message names it)."""
 
 
 def read_inputs(path: str | Path) -> list[Any]:
@@ -85,80 +81,6 @@ def read_inputs(path: str | Path) -> list[Any]:
         except RecursionError:
             raise InputFileError(f"{path}:{n}: JSON nested too deeply") from None
     return values
-
-
-def read_results(path: str | Path) -> dict[int, dict[str, Any]]:
-    """The records of a results file by input index (a torn last line, from a crash, is skipped)."""
-    records: dict[int, dict[str, Any]] = {}
-    _check_regular(Path(path))
-    try:
-        with open(path, encoding="utf-8") as fh:  # line by line: a results file may be larger than its inputs
-            for line in fh:
-                try:
-                    record = json.loads(line)
-                except (json.JSONDecodeError, RecursionError):
-                    continue
-                if isinstance(record, dict) and isinstance(record.get("index"), int):
-                    records[record["index"]] = record
-    except UnicodeDecodeError:
-        raise OutputFileError(f"{path} is not a results file (not UTF-8 JSON lines)") from None
-    return records
-
-
-def _check_regular(path: Path) -> None:
-    """Results are read back and appended to: only a regular file can be (a FIFO or /dev/zero cannot)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return
-    except OSError as err:
-        raise OutputFileError(f"cannot use {path} for results: {err.strerror}") from None
-    if not stat.S_ISREG(mode):
-        raise OutputFileError(f"cannot use {path} for results: not a regular file")
-
-
-def check_output_path(path: Path) -> None:
-    """Fail before the run (not after its first result) when `path` cannot be written; creates nothing.
-    (Devices are fine to write to: ``--output /dev/stdout``; only resuming needs a regular file.)"""
-    if path.is_dir():
-        raise OutputFileError(f"cannot write results to {path}: it is a directory")
-    parent = path.parent
-    if not parent.is_dir():
-        raise OutputFileError(f"cannot write results to {path}: {parent} is not a directory")
-    if not os.access(path if path.exists() else parent, os.W_OK):
-        raise OutputFileError(f"cannot write results to {path}: permission denied")
-
-
-def drop_torn_line(path: str | Path) -> bool:
-    """Make a results file end at a line break before appending to it: a last line without one (a crash cut it
-    mid-write) is removed, or, if it is a whole JSON record, given its line break. True if the file changed."""
-    with open(path, "r+b") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size == 0:
-            return False
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return False
-        start = size
-        while start > 0:  # back to the last line break, a block at a time
-            step = min(1 << 16, start)
-            fh.seek(start - step)
-            found = fh.read(step).rfind(b"\n")
-            if found >= 0:
-                start = start - step + found + 1
-                break
-            start -= step
-        fh.seek(start)
-        try:
-            whole = isinstance(json.loads(fh.read()), dict)
-        except (ValueError, RecursionError):  # not JSON, or not UTF-8
-            whole = False
-        if whole:
-            fh.seek(0, os.SEEK_END)
-            fh.write(b"\n")
-        else:
-            fh.truncate(start)
-    return True
 
 
 @dataclass
@@ -207,9 +129,10 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _error_text(err: BaseException) -> str:
+def error_text(err: BaseException) -> str:
+    """An error as one short line: its class (a remote error's own) and the first line of its message."""
     first = (str(err).strip().splitlines() or [""])[0]
-    return f"{type(err).__name__}: {first}"[:500]
+    return f"{getattr(err, 'type_name', type(err).__name__)}: {first}"[:500]
 
 
 class _Cancelled(BaseException):
@@ -217,90 +140,86 @@ class _Cancelled(BaseException):
     `except Exception` in libraries does not swallow it)."""
 
 
-class _Worker(threading.Thread):
-    """Runs items from `tasks`; `busy` (under `lock`) says it is inside a model call and may be cancelled."""
+def _async_raise(ident: int, exc: type[BaseException] | None) -> None:
+    """Raise `exc` in thread `ident` at its next Python step (None withdraws one not yet raised)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc) if exc else None)
+
+
+def record(index: int, value: Any, outcome: Any) -> dict[str, Any]:
+    """The JSONL record of one input: ``{"index", "input", "output"}``, or ``"error", "error_type"`` for a failure."""
+    out: dict[str, Any] = {"index": index, "input": value}
+    if isinstance(outcome, BaseException):
+        out["error"] = error_text(outcome)
+        out["error_type"] = getattr(outcome, "type_name", type(outcome).__name__)  # a remote error's own name
+    else:
+        out["output"] = _jsonable(outcome)
+    return out
+
+
+class _Calls(Runnable[tuple[int, Any], None]):
+    """One input's call as `batch_as_completed` runs it: skipped once the run stops, its line written before it
+    returns (so the next input on that thread starts after the line is on disk), cancellable while in the call.
+
+    A plain Runnable, not a RunnableLambda: it adds no run of its own to callbacks (the history, --record).
+    """
 
     def __init__(
-        self,
-        runnable: Runnable[Any, Any],
-        config: RunnableConfig | None,
-        tasks: queue.Queue[Any],
-        results: queue.Queue[Any],
+        self, runnable: Runnable[Any, Any], config: RunnableConfig | None, journal: Journal, summary: RunSummary,
+        stop_on_error: bool,
     ) -> None:
-        super().__init__(daemon=True)
-        self.runnable, self.config, self.tasks, self.results = runnable, config, tasks, results
+        self.runnable, self.config, self.journal, self.summary = runnable, config, journal, summary
+        self.stop_on_error = stop_on_error
+        self.stop = threading.Event()
         self.lock = threading.Lock()
-        self.busy = False
-        # The caller's context (LangChain callback hooks: the run history, --record) goes with the work.
-        self.context = contextvars.copy_context()
+        self.busy: set[int] = set()  # threads inside a model call
+        self.sent: set[int] = set()  # ... and already told to stop
 
-    def run(self) -> None:
+    def invoke(self, input: tuple[int, Any], config: RunnableConfig | None = None, **kwargs: Any) -> None:
+        index, value = input
+        if self.stop.is_set():
+            return
+        ident = threading.get_ident()
         try:
-            while (task := self.tasks.get()) is not None:
-                index, value = task
-                with self.lock:
-                    self.busy = True
-                try:
-                    outcome = (True, self.context.run(self.runnable.invoke, value, self.config))
-                except _Cancelled:
-                    raise
-                except BaseException as err:  # report everything: a dying daemon thread would hang the run
-                    outcome = (False, err)
-                finally:
-                    with self.lock:
-                        self.busy = False
-                self.results.put((index, value, *outcome))
+            with self.lock:
+                self.busy.add(ident)
+            try:
+                outcome = self.runnable.invoke(value, self.config)
+            except _Cancelled:
+                raise
+            except BaseException as err:  # recorded: a Ctrl-C-like error in one call must not end the others
+                outcome = err
+            finally:
+                with self.lock:  # a stop that came after the call returned is withdrawn: its result is kept
+                    self.busy.discard(ident)
+                    if ident in self.sent:
+                        self.sent.discard(ident)
+                        _async_raise(ident, None)
+            self._emit(index, value, outcome)
         except _Cancelled:
-            return  # stopped after Ctrl-C: what it had not reported counts as not run
+            return  # stopped after Ctrl-C: counts as not run
+
+    def _emit(self, index: int, value: Any, outcome: Any) -> None:
+        s = self.summary
+        with self.lock:
+            if isinstance(outcome, BaseException):
+                s.failed += 1
+                if len(s.errors) < MAX_ERRORS_KEPT:
+                    s.errors.append((index, error_text(outcome)))
+                if self.stop_on_error:
+                    s.stopped_on_error = s.stopped_on_error or s.ok + s.failed + s.skipped < s.total
+                    self.stop.set()
+            else:
+                s.ok += 1
+            note = f"{s.ok} ok, {s.failed} failed"
+        self.journal.write(record(index, value, outcome), description=note)
 
     def cancel(self) -> None:
-        """Raise `_Cancelled` in this thread if it is inside a model call (it leaves at its next Python step)."""
+        """Stop every call in flight at its next Python step (each thread is told once)."""
+        self.stop.set()
         with self.lock:
-            if self.busy and self.ident is not None:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.ident), ctypes.py_object(_Cancelled))
-
-
-def _record(index: int, value: Any, ok: bool, outcome: Any) -> str:
-    record: dict[str, Any] = {"index": index, "input": value}
-    if ok:
-        record["output"] = _jsonable(outcome)
-    else:
-        record["error"] = _error_text(outcome)
-        record["error_type"] = type(outcome).__name__
-    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
-
-
-def _stop_workers(
-    workers: list[_Worker], tasks: queue.Queue[Any], results: queue.Queue[Any], emit: Callable[..., None]
-) -> None:
-    """After Ctrl-C: cancel the calls in flight and wait (at most `CANCEL_GRACE_S`) until no worker is inside one.
-
-    A worker thread still inside torch when the interpreter exits is torn down mid-call, and the process died with
-    SIGABRT ("terminate called without an active exception") instead of exiting 130. Results that finish anyway
-    are written; a second Ctrl-C stops the wait.
-    """
-    deadline = time.monotonic() + CANCEL_GRACE_S
-    try:
-        while True:  # items handed out but not yet started: no worker may start them now
-            try:
-                tasks.get_nowait()
-            except queue.Empty:
-                break
-        for w in workers:
-            w.cancel()
-        while time.monotonic() < deadline:
-            try:
-                index, value, ok, outcome = results.get(timeout=0.05)
-            except queue.Empty:
-                if not any(w.busy for w in workers):
-                    break
-                for w in workers:  # one that started its call just before being cancelled
-                    w.cancel()
-                continue
-            if ok:
-                emit(index, value, ok, outcome)
-    except KeyboardInterrupt:
-        pass
+            for ident in self.busy - self.sent:
+                self.sent.add(ident)
+                _async_raise(ident, _Cancelled)
 
 
 def run_many(
@@ -314,8 +233,8 @@ def run_many(
     resume: bool = False,
     config: RunnableConfig | None = None,
 ) -> RunSummary:
-    """Invoke `runnable` on each input (`max_concurrency` at a time) and write JSONL lines
-    ``{"index", "input", "output"}`` or ``{"index", "input", "error", "error_type"}`` as each finishes.
+    """Invoke `runnable` on each input (`max_concurrency` at a time, LangChain's `batch_as_completed`) and write
+    JSONL lines ``{"index", "input", "output"}`` or ``{"index", "input", "error", "error_type"}`` as each finishes.
 
     resume: with a file `out`, skip indices that already have an output and append to it (a last line cut by a
     crash is dropped first, so no record is glued onto it). A file `out` is created (or truncated) only when the
@@ -326,75 +245,52 @@ def run_many(
     if max_concurrency < 1:
         raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
     items = list(enumerate(inputs))
-    summary = RunSummary(total=len(items), output="" if not isinstance(out, str | Path) else str(out))
-    done: set[int] = set()
-    path = Path(out) if isinstance(out, str | Path) else None
-    if path is not None:
-        check_output_path(path)
-        if resume and path.exists():
-            done = {i for i, r in read_results(path).items() if "output" in r}
-            summary.skipped = sum(1 for i, _ in items if i in done)
-    todo = iter([(i, v) for i, v in items if i not in done])
-    tasks: queue.Queue[Any] = queue.Queue()
-    results: queue.Queue[Any] = queue.Queue()
+    summary = RunSummary(total=len(items), output=str(out) if isinstance(out, str | Path) else "")
     started = time.monotonic()
-    with ExitStack() as stack:
-        opened: list[TextIO] = [] if path is not None else [out]  # type: ignore[list-item]
+    with Journal(out, resume=resume, label="running", total=len(items), progress=progress) as journal:
+        todo = [(i, v) for i, v in items if i not in journal.done]
+        summary.skipped = len(items) - len(todo)
+        journal.show(advance=summary.skipped)
+        calls = _Calls(runnable, config, journal, summary, stop_on_error)
+        failure: list[BaseException] = []
+        finished = threading.Event()  # polled, not `join`ed: a join interrupted by Ctrl-C marks the thread dead
 
-        def emit(index: int, value: Any, ok: bool, outcome: Any) -> None:
-            if not opened:
-                assert path is not None
-                try:
-                    if resume and path.exists():
-                        drop_torn_line(path)
-                    opened.append(stack.enter_context(open(path, "a" if resume else "w", encoding="utf-8")))
-                except OSError as err:
-                    raise OutputFileError(f"cannot write results to {path}: {err.strerror}") from None
-            opened[0].write(_record(index, value, ok, outcome))
-            opened[0].flush()
-            if ok:
-                summary.ok += 1
-            else:
-                summary.failed += 1
-                if len(summary.errors) < MAX_ERRORS_KEPT:
-                    summary.errors.append((index, _error_text(outcome)))
-            if bar is not None:
-                bar.update(bar.task_ids[0], advance=1, description=f"{summary.ok} ok, {summary.failed} failed")
+        def drain() -> None:
+            try:
+                for _ in calls.batch_as_completed(todo, {"max_concurrency": max_concurrency}):
+                    pass
+            except BaseException as err:  # the journal could not be written: the caller raises it
+                failure.append(err)
+            finally:
+                finished.set()
 
-        bar = progress_bar("running", summary.total) if progress else None
-        if bar is not None:
-            stack.enter_context(bar)
-            bar.update(bar.task_ids[0], advance=summary.skipped)
-        workers = [
-            _Worker(runnable, config, tasks, results) for _ in range(min(max_concurrency, max(1, summary.total)))
-        ]
-        for w in workers:
-            w.start()
-        in_flight, feeding = 0, True
+        # batch_as_completed blocks in `wait`, which Ctrl-C does not interrupt: it runs in a thread (with the
+        # caller's context: the run history, --record) while this one polls, stays responsive and stops it.
+        driver = threading.Thread(target=contextvars.copy_context().run, args=(drain,), daemon=True)
         try:
-            while True:
-                while feeding and in_flight < max_concurrency:
-                    task = next(todo, None)
-                    if task is None:
-                        feeding = False
-                        break
-                    tasks.put(task)
-                    in_flight += 1
-                if in_flight == 0:
-                    break
-                try:
-                    index, value, ok, outcome = results.get(timeout=0.25)  # short: Ctrl-C stays responsive
-                except queue.Empty:
-                    continue
-                in_flight -= 1
-                emit(index, value, ok, outcome)
-                if not ok and stop_on_error and feeding:
-                    summary.stopped_on_error, feeding = True, False
+            driver.start()  # inside: the first call may already be interrupted while this one waits for it
+            while not finished.wait(0.25):
+                pass
         except KeyboardInterrupt:
             summary.interrupted = True
-            _stop_workers(workers, tasks, results, emit)
-        finally:
-            for _ in workers:
-                tasks.put(None)
+            _stop(calls, finished)
+        if failure and not summary.interrupted:
+            raise failure[0]
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _stop(calls: _Calls, finished: threading.Event) -> None:
+    """After Ctrl-C: stop the calls in flight and wait (at most `CANCEL_GRACE_S`) until the pool has wound down.
+
+    A worker thread still inside torch when the interpreter exits is torn down mid-call, and the process died with
+    SIGABRT ("terminate called without an active exception") instead of exiting 130. Results that finish anyway
+    are written; a second Ctrl-C stops the wait.
+    """
+    deadline = time.monotonic() + CANCEL_GRACE_S
+    try:
+        while not finished.is_set() and time.monotonic() < deadline:
+            calls.cancel()  # again: a call that started just before the first one
+            finished.wait(0.05)
+    except KeyboardInterrupt:
+        pass

@@ -1,4 +1,4 @@
-"""Issue 13's reliability cases for the apps: bounded inputs, clean Ctrl-C, resumable and placeholder-free output
+"""Reliability cases for the apps: bounded inputs, clean Ctrl-C, resumable and placeholder-free output
 files, and inputs refused in one line. Each test here failed on the code before the fix (see the docstrings)."""
 
 from __future__ import annotations

@@ -171,3 +171,24 @@ def test_unwritable_output_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(OutputFileError, match="no-such-dir") as info:
         run_many(RunnableLambda(str), ["a"], tmp_path / "no-such-dir" / "out.jsonl", progress=False)
     assert "\n" not in str(info.value)
+
+
+def test_the_journal_writes_each_index_once_and_resume_knows_what_is_done(tmp_path: Path) -> None:
+    from apps.journal import Journal
+
+    out = tmp_path / "out.jsonl"
+    journal = Journal(out, progress=False)
+    assert not out.exists()  # nothing until the first line
+    with journal:
+        assert journal.write({"index": 0, "output": "서울"}) and journal.write({"index": 1, "error": "E: x"})
+        assert not journal.write({"index": 0, "output": "again"})  # a retried batch's copy is dropped
+    assert [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] == [
+        {"index": 0, "output": "서울"}, {"index": 1, "error": "E: x"}]
+    with out.open("a", encoding="utf-8") as fh:
+        fh.write('{"index": 2, "outp')  # cut by a kill
+    with Journal(out, resume=True, progress=False) as again:
+        assert again.done == {0}  # the failed one is to be run again
+        assert again.write({"index": 1, "output": "fixed"}) and not again.write({"index": 0, "output": "dup"})
+    assert {i: r.get("output") for i, r in read_results(out).items()} == {0: "서울", 1: "fixed"}
+    kept_nowhere = Journal(None, progress=False)
+    assert kept_nowhere.write({"index": 5}) and not kept_nowhere.write({"index": 5})
