@@ -3,6 +3,7 @@
 Run:  recipes run judge --a local --b hf:EleutherAI/gpt-neo-125m                (5 shipped instructions)
       recipes run judge --instructions tasks.json --a-answers a.json --b-answers b.json --judge openai:gpt-4o-mini
       recipes run judge --a local --b hf:./my-model --out results.jsonl --plot wins.png --json
+      recipes run judge --instructions tasks.json --a openai:a --b openai:b --out r.jsonl --executor ray --workers 8
 
 Each pair is judged twice (A shown first, then B shown first); A wins only if both verdicts say A, B only if
 both say B, anything else is a tie. Win rate = (wins + ties/2) / n. With --out, each instruction's record is
@@ -14,11 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from apps.common import add_model_arguments, model_from_args, print_json, progress_bar
-from llms.errors import RecipesError
+from apps.common import add_model_arguments, model_from_args, print_json
+from apps.scale import add_executor_arguments, check_executor, recipe_options, results, uses_ray
+from core.errors import RecipesError
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -47,7 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="instructions at once; on local models one batched generate each (default 4)")
     parser.add_argument("--out", help="write one JSON line per judged instruction as it finishes")
     parser.add_argument("--plot", metavar="PNG", help="also save a bar chart of wins / ties / losses")
+    parser.add_argument("--prefs", metavar="JSONL",
+                        help="also write the verdicts as preference pairs (prompt, chosen, rejected; ties skipped)")
     add_model_arguments(parser)
+    add_executor_arguments(parser)
 
 
 # -- inputs -------------------------------------------------------------------------------------------------------
@@ -176,62 +183,91 @@ def _print_table(tally: Any, label_a: str, label_b: str, judge: str) -> None:
 
 
 # -- the run ------------------------------------------------------------------------------------------------------
-def _side(args: argparse.Namespace, side: str) -> tuple[str, Any, list[dict[str, str]] | None]:
+def _side(args: argparse.Namespace, side: str) -> tuple[str, list[dict[str, str]] | None]:
     spec, path = getattr(args, side), getattr(args, f"{side}_answers")
     if bool(spec) == bool(path):
         raise JudgeInputError(f"give exactly one of --{side} SPEC or --{side}-answers FILE")
-    if path:
-        return f"file:{Path(path).name}", None, read_answers(path)
-    return spec, model_from_args(argparse.Namespace(**{**vars(args), "model": spec})), None
+    return (f"file:{Path(path).name}", read_answers(path)) if path else (spec, None)
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """Judging a chunk of instructions, as each worker builds it: A's, B's and the judge's models loaded there
+    from the command line's options (spec strings travel, never a loaded model); answers from files come filled in.
+    """
+
+    options: dict[str, Any]
+
+    def _model(self, spec: str) -> Any:
+        return model_from_args(argparse.Namespace(**{**self.options, "model": spec}))
+
+    def __call__(self) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+        from chains.judge import ANSWER_TOKENS, answer_chain, judge_pairs
+
+        o = self.options
+        tokens = ANSWER_TOKENS if o["max_new_tokens"] is None else o["max_new_tokens"]
+        ask = {s: answer_chain(self._model(o[s]), lang=o["lang"], max_new_tokens=tokens) for s in "ab" if o[s]}
+        judge = self._model(o["judge"] or o["model"])
+        config: RunnableConfig = {"max_concurrency": o["max_concurrency"]}
+
+        def judge_chunk(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            pairs = [dict(item) for item in chunk]
+            for side, chain in ask.items():  # one batched generate per model and chunk on local models
+                asked = [{"instruction": p["instruction"], "input": p["input"]} for p in pairs]
+                for pair, answer in zip(pairs, chain.batch(asked, config), strict=True):
+                    pair[f"answer_{side}"] = answer
+            verdicts = judge_pairs(judge, pairs, lang=o["lang"], max_concurrency=o["max_concurrency"])
+            return [{**pair, **verdict.to_dict()} for pair, verdict in zip(pairs, verdicts, strict=True)]
+
+        return judge_chunk
+
+
+def _judgement(record: dict[str, Any]) -> Any:
+    """A record's `Judgement` again (the tally counts the verdicts), wherever it was judged."""
+    from chains.judge import Judgement, Verdict
+
+    first, second = (Verdict(**record[k]) if record.get(k) else None for k in ("a_first", "b_first"))
+    return Judgement(record["winner"], first, second, tuple(record.get("errors", ())))
 
 
 def run(args: argparse.Namespace) -> int:
-    from chains.judge import ANSWER_TOKENS, Tally, answer_chain, judge_pairs
+    from apps.journal import Journal
+    from chains.judge import Tally
 
     if args.max_concurrency < 1 or (args.limit is not None and args.limit < 1):
         raise ValueError("--max-concurrency and --limit must be >= 1")
-    sink = _open_out(args.out)  # creates nothing yet; an unwritable path fails before any model loads
-    label_a, model_a, file_a = _side(args, "a")
-    label_b, model_b, file_b = _side(args, "b")
-    items = _items(args, {k: v for k, v in (("a", file_a), ("b", file_b)) if v is not None})
+    check_executor(args)
+    label_a, file_a = _side(args, "a")
+    label_b, file_b = _side(args, "b")
+    files = {k: v for k, v in (("a", file_a), ("b", file_b)) if v is not None}
+    items: list[dict[str, Any]] = [
+        {**item, "answer_a": None, "answer_b": None, **{f"answer_{s}": rows[i]["output"] for s, rows in files.items()}}
+        for i, item in enumerate(_items(args, files))
+    ]
     judge_spec = args.judge or args.model
-    judge = model_from_args(argparse.Namespace(**{**vars(args), "model": judge_spec}))
-    tokens = ANSWER_TOKENS if args.max_new_tokens is None else args.max_new_tokens
-    ask = {s: answer_chain(m, lang=args.lang, max_new_tokens=tokens) for s, m in (("a", model_a), ("b", model_b)) if m}
-    config: RunnableConfig = {"max_concurrency": args.max_concurrency}
+    # Creates nothing yet; an unwritable --out fails here, before any model loads.
+    journal = Journal(args.out or None, label="judging", total=len(items), transient=True)
+    recipe = _Recipe(recipe_options(args)) if uses_ray(args) else _Recipe(vars(args))
     records: list[dict[str, Any]] = []
-    judged: list[Any] = []
-    bar = progress_bar("judging", len(items), transient=True)
-    if bar is not None:
-        bar.start()
     interrupted = False
-    try:
-        for start in range(0, len(items), args.max_concurrency):
-            chunk = items[start : start + args.max_concurrency]
-            answers = {}
-            for side, rows in (("a", file_a), ("b", file_b)):
-                # One batched generate per model and chunk on local models; files are read, not asked.
-                answers[side] = ask[side].batch(chunk, config) if rows is None else [
-                    r["output"] for r in rows[start : start + len(chunk)]]
-            pairs = [{**item, "answer_a": a, "answer_b": b}
-                     for item, a, b in zip(chunk, answers["a"], answers["b"], strict=True)]
-            verdicts = judge_pairs(judge, pairs, lang=args.lang, max_concurrency=args.max_concurrency)
-            for i, (pair, verdict) in enumerate(zip(pairs, verdicts, strict=True), start):
-                judged.append(verdict)
-                records.append({"index": i, **pair, **verdict.to_dict()})
-                if sink is not None:
-                    sink.write(json.dumps(records[-1], ensure_ascii=False) + "\n")
-            if bar is not None:
-                bar.update(bar.task_ids[0], completed=len(records))
-    except KeyboardInterrupt:
-        interrupted = True
-        print(f"interrupted: {len(records)} of {len(items)} instructions judged", file=sys.stderr)
-    finally:
-        if bar is not None:
-            bar.stop()
-        if sink is not None:
-            sink.close()
+    with journal:
+        try:
+            for index, outcome in results(args, recipe, items, batch_size=args.max_concurrency):
+                if isinstance(outcome, BaseException):
+                    raise outcome  # a model failed: the records so far are kept, the run fails
+                records.append({"index": index, **outcome})
+                journal.write(records[-1])
+        except KeyboardInterrupt:
+            interrupted = True
+            print(f"interrupted: {len(records)} of {len(items)} instructions judged", file=sys.stderr)
+    records.sort(key=lambda r: r["index"])  # Ray returns chunks as they finish
+    judged = [_judgement(r) for r in records]
     tally = Tally.of([j.winner for j in judged], judged)
+    if args.prefs:  # InstructGPT's comparison data, for `recipes run dpo`
+        from chains.preferences import write_preferences
+
+        pairs = write_preferences(args.prefs, records, args.lang)
+        print(f"wrote {pairs} preference pairs to {args.prefs} (ties skipped)", file=sys.stderr)
     if args.plot:
         save_plot(tally, args.plot, label_a, label_b)
     if args.json:
@@ -242,37 +278,3 @@ def run(args: argparse.Namespace) -> int:
         if args.plot:
             print(f"chart: {args.plot}")
     return 130 if interrupted else 0
-
-
-class _LazyOut:
-    """The --out file, created (or truncated) when the first record is written, each record flushed at once: a
-    run that fails or is interrupted before its first verdict leaves no empty file (and an older one intact)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh: TextIO | None = None
-
-    def write(self, text: str) -> None:
-        if self._fh is None:
-            from apps.runner import OutputFileError
-
-            try:
-                self._fh = self.path.open("w", encoding="utf-8")
-            except OSError as err:
-                raise OutputFileError(f"cannot write results to {self.path}: {err.strerror}") from None
-        self._fh.write(text)
-        self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-
-
-def _open_out(path: str | None) -> _LazyOut | None:
-    from apps.runner import check_output_path
-
-    if not path:
-        return None
-    check_output_path(Path(path))  # an unwritable path fails now, before any model runs
-    return _LazyOut(Path(path))
-

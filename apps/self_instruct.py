@@ -3,6 +3,7 @@
 Run:  recipes run self-instruct --n 10 --out tasks.json                 (embedded model, shipped English seeds)
       recipes run self-instruct --lang ko --n 20 --out ko.json --resume  (Korean seeds; continue an earlier run)
       recipes run self-instruct --seed-file my_seeds.json --model hf:EleutherAI/gpt-neo-125m
+      recipes run self-instruct --n 1000 --model openai:my-model --executor ray --workers 8   (docs/scale.md)
 
 Each kept task is appended to <out>.partial.jsonl as it is made; <out> (a JSON list) is written at the end,
 also after Ctrl-C or an error, so nothing kept is lost; a run that kept no task writes no file (an empty list
@@ -13,15 +14,19 @@ every kept instruction (seeds included) is below 0.7 and it is non-empty and not
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, cast
 
-from apps.common import add_model_arguments, model_from_args, print_json, progress_bar
-from llms.errors import RecipesError
+from apps.common import add_model_arguments, model_from_args, print_json
+from apps.scale import add_executor_arguments, check_executor, recipe_options, results, uses_ray
+from core.errors import RecipesError
 
 __all__ = ["OutputExistsError", "add_arguments", "run"]
 
@@ -43,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     again.add_argument("--resume", action="store_true", help="keep the tasks already in --out and add to them")
     again.add_argument("--force", action="store_true", help="overwrite an existing --out")
     add_model_arguments(parser)
+    add_executor_arguments(parser)
 
 
 def _journal_path(out: Path) -> Path:
@@ -74,57 +80,96 @@ def _rejected_text(rejected: dict[str, int]) -> str:
     return ", ".join(f"{count} {reason}" for reason, count in rejected.items())
 
 
+@dataclass(frozen=True)
+class _Writer:
+    """The task writer as each Ray worker builds it (its model loaded there from the plain options): a batch of
+    ``{"examples", "seed"}`` prompts -> a `NewTask` (or the error) each, one batched generate on local models."""
+
+    options: dict[str, Any]
+    lang: str
+
+    def __call__(self) -> Any:
+        from chains.self_instruct import AlpacaTask, task_writer
+
+        o = self.options
+        model = model_from_args(argparse.Namespace(**o))
+        budget = {"max_new_tokens": o["max_new_tokens"]} if o["max_new_tokens"] is not None else {}
+        temperature = 0.8 if o["temperature"] is None else o["temperature"]
+
+        def write(prompts: list[dict[str, Any]]) -> list[Any]:
+            bound = model.bind(temperature=temperature, seed=prompts[0]["seed"])  # a seed per batch, as per round
+            writer = task_writer(bound, lang=self.lang, **budget)
+            asks = [{"examples": [AlpacaTask(**t) for t in p["examples"]]} for p in prompts]
+            return list(writer.batch(asks, {"max_concurrency": o["max_concurrency"]}, return_exceptions=True))
+
+        return write
+
+
+def _farmed(base: type, args: argparse.Namespace, seeds: list[Any]) -> type:
+    """`SelfInstruct` whose prompts Ray workers answer: the whole budget of prompts is one Dataset, and each round
+    takes the next answers as they finish (the kept-or-rejected rules still run here, in order)."""
+
+    class Farmed(base):  # type: ignore[misc, valid-type]
+        def _round(self, size: int) -> list[Any]:
+            if not hasattr(self, "_answers"):
+                budget = args.max_calls or 3 * args.n
+                rng, k = random.Random(args.seed or 0), min(args.num_examples, len(seeds))
+                prompts = [{"examples": [t.model_dump() for t in rng.sample(seeds, k)],
+                            "seed": (args.seed or 0) + i - i % args.max_concurrency} for i in range(budget)]
+                self._answers = results(args, _Writer(recipe_options(args), self.lang), prompts,
+                                        batch_size=args.max_concurrency)
+            self.calls += size
+            return [answer for _, answer in itertools.islice(self._answers, size)]
+
+        def close(self) -> None:
+            if hasattr(self, "_answers"):
+                self._answers.close()  # stops the workers (and a Ray started for the run)
+
+    return Farmed
+
+
 def run(args: argparse.Namespace) -> int:
+    from apps.journal import Journal
     from chains.self_instruct import SelfInstruct, load_seed_tasks
 
     if args.n < 1 or (args.max_calls is not None and args.max_calls < 1) or args.max_concurrency < 1:
         raise ValueError("--n, --max-calls and --max-concurrency must be >= 1")
+    check_executor(args)
     out = Path(args.out)
     journal_path = _journal_path(out)
     lang = args.lang or (None if args.seed_file else "en")
     seeds = load_seed_tasks(args.seed_file, lang=None if args.seed_file else lang)
     earlier = _earlier_tasks(out, journal_path, args.resume, args.force)
-    model = model_from_args(args)
+    kind = _farmed(SelfInstruct, args, seeds) if uses_ray(args) else SelfInstruct
+    model = cast(Any, None) if uses_ray(args) else model_from_args(args)  # Ray workers load their own
     budget = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens is not None else {}
-    recipe = SelfInstruct(
+    recipe = kind(
         model, seeds, lang=lang, existing=earlier, num_examples=args.num_examples,
         temperature=0.8 if args.temperature is None else args.temperature, seed=args.seed or 0,
         max_concurrency=args.max_concurrency, **budget,
     )
     started = time.monotonic()
-    bar = progress_bar("self-instruct", args.n, completed=len(earlier))
-    journal: TextIO | None = None
+    journal = Journal(journal_path, resume=args.resume, label="self-instruct", total=args.n,
+                      completed=len(earlier))
     status = "done"
     try:
-        def keep(task: Any) -> None:
-            nonlocal journal
-            if journal is None:  # opened with the first kept task: a run that keeps none leaves no file
-                if args.resume and journal_path.exists():
-                    from apps.runner import drop_torn_line
-
-                    drop_torn_line(journal_path)  # a line cut by a kill would swallow the next task
-                journal = journal_path.open("a" if args.resume else "w", encoding="utf-8")
-            journal.write(json.dumps(task.model_dump(), ensure_ascii=False) + "\n")
-            journal.flush()
+        def keep(task: Any) -> None:  # the journal's file is opened with the first kept task: none, no file
+            journal.write(task.model_dump())
 
         def show(state: SelfInstruct) -> None:
-            if bar is not None:
-                bar.update(bar.task_ids[0], completed=len(state.tasks),
-                           description=f"{len(state.kept)} kept, {sum(state.rejected.values())} rejected")
+            journal.show(completed=len(state.tasks),
+                         description=f"{len(state.kept)} kept, {sum(state.rejected.values())} rejected")
 
-        if bar is not None:
-            bar.start()
-        recipe.run(args.n, args.max_calls, on_kept=keep, on_round=show)
+        with journal:
+            recipe.run(args.n, args.max_calls, on_kept=keep, on_round=show)
     except KeyboardInterrupt:
         status = "interrupted"
     except BaseException:
         status = "error"
         raise
     finally:
-        if bar is not None:
-            bar.stop()
-        if journal is not None:
-            journal.close()
+        if hasattr(recipe, "close"):
+            recipe.close()
         written = bool(recipe.tasks)
         if written:
             _write_json(out, recipe.tasks)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,8 +23,8 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chains.language import detect_language
+from chains.task_filters import MAX_CHARS, REJECT_REASONS, SIMILARITY_THRESHOLD, TaskFilter, rouge_l
 from core.errors import RecipesError
-from core.text import HANGUL_RANGES
 
 __all__ = [
     "MAX_CHARS",
@@ -43,12 +41,9 @@ __all__ = [
     "task_writer",
 ]
 
-SIMILARITY_THRESHOLD = 0.7  # self-instruct's rule: keep only if ROUGE-L F1 to every kept instruction is below
-MAX_CHARS = {"instruction": 150, "input": 160, "output": 240}
 # Worst case of the grammar-bounded JSON at a character per token (English); byte-level tokenizers can need
 # more tokens per Korean character, and a row cut there is rejected as "invalid" (raise the budget to keep it).
 WRITER_TOKENS = sum(MAX_CHARS.values()) + 50
-REJECT_REASONS = ("too similar", "empty", "too long", "invalid")
 
 
 class SeedFileError(RecipesError, ValueError):
@@ -124,66 +119,6 @@ def load_seed_tasks(path: str | Path | None = None, *, lang: str | None = None) 
     if not tasks:
         raise SeedFileError(f"no seed tasks{f' in {lang!r}' if lang else ''}{f' in {path}' if path else ''}")
     return tasks
-
-
-# -- filtering ----------------------------------------------------------------------------------------------------
-# Hangul syllables are single tokens: Korean glues particles to words (영화를 / 영화가), so whole-word tokens
-# miss near-duplicates, and rouge_score's default tokenizer drops non-ASCII letters altogether.
-_TOKEN = re.compile(f"[{HANGUL_RANGES}]|[^\\W_{HANGUL_RANGES}]+")
-
-
-@lru_cache(maxsize=65536)
-def _tokens(text: str) -> tuple[str, ...]:
-    return tuple(_TOKEN.findall(text.lower()))
-
-
-class _RougeTokenizer:
-    """rouge_score's tokenizer protocol: lowercase words; Hangul by syllable (cached: texts recur in every test)."""
-
-    def tokenize(self, text: str) -> list[str]:
-        return list(_tokens(text))
-
-
-@lru_cache(maxsize=1)
-def _scorer() -> Any:
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False, tokenizer=_RougeTokenizer())
-
-
-def rouge_l(a: str, b: str) -> float:
-    """ROUGE-L F1 of two texts (rouge-score's LCS), Korean included.
-
-    >>> round(rouge_l("새해 결심 목록을 만들어 주세요", "새해 결심 목록을 만들어 줘"), 2), rouge_l("a b", "c d")
-    (0.83, 0.0)
-    """
-    return float(_scorer().score(a, b)["rougeL"].fmeasure)
-
-
-class TaskFilter:
-    """Self-instruct's keep rules over a growing pool of instructions: `check` says why a task is rejected."""
-
-    def __init__(self, kept: Iterable[AlpacaTask] = (), threshold: float = SIMILARITY_THRESHOLD) -> None:
-        self.threshold = threshold
-        self._pool: list[str] = [t.instruction for t in kept]
-
-    def check(self, task: AlpacaTask | NewTask) -> str | None:
-        """None to keep, else one of "empty", "invalid" (the instruction starts with punctuation, as
-        self-instruct filters), "too long", "too similar"."""
-        instruction = task.instruction.strip()
-        if not instruction or not task.output.strip() or not any(c.isalnum() for c in task.output):
-            return "empty"
-        if not instruction[0].isalnum():
-            return "invalid"
-        # A field that reached its ceiling was cut there by the grammar (or would fail validation): not a task.
-        if any(len(getattr(task, name)) >= limit for name, limit in MAX_CHARS.items()):
-            return "too long"
-        if any(rouge_l(task.instruction, seen) >= self.threshold for seen in self._pool):
-            return "too similar"
-        return None
-
-    def add(self, task: AlpacaTask | NewTask) -> None:
-        self._pool.append(task.instruction)
 
 
 # -- the recipe ---------------------------------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def test_filter_rules_empty_too_long_too_similar() -> None:
         "too similar")
     assert rules.check(NewTask(instruction="          ", input="", output="fine")) == "empty"
     assert rules.check(NewTask(instruction="Name a colour of the sky.", input="", output=" ?! ")) == "empty"
-    assert rules.check(NewTask(instruction=",<END_SEPARATOR>, write it", input="", output="ok")) == "invalid"
+    assert rules.check(NewTask(instruction=",<END_SEPARATOR>, write it", input="", output="ok")) == "non-letter start"
     assert rules.check(NewTask(instruction="새 작업: 하늘 색을 말해 주세요", input="", output="파랑")) is None
     cut = "Explain " + "very " * 40
     assert rules.check(NewTask(instruction=cut[: MAX_CHARS["instruction"]], input="", output="ok")) == "too long"
@@ -119,7 +119,8 @@ def test_run_keeps_new_distinct_tasks_and_counts_each_rejection() -> None:
     assert [t.instruction for t in result] == ["Name three animals that live in the ocean.",
                                                "Suggest a title for a story about a lost robot."]
     assert kept == result and run.calls == 7
-    assert dict(run.rejected) == {"too similar": 2, "empty": 1, "too long": 0, "invalid": 2}
+    assert dict(run.rejected) == {"too similar": 2, "empty": 1, "too long": 0, "invalid": 2, "non-letter start": 0,
+                                  "not an instruction": 0, "blacklisted": 0, "copies input": 0}
 
 
 def test_run_stops_at_the_call_budget_and_shows_sampled_seeds() -> None:
