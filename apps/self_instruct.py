@@ -7,8 +7,10 @@ Run:  recipes run self-instruct --n 10 --out tasks.json                 (embedde
 
 Each kept task is appended to <out>.partial.jsonl as it is made; <out> (a JSON list) is written at the end,
 also after Ctrl-C or an error, so nothing kept is lost; a run that kept no task writes no file (an empty list
-would only block the next run). A task is kept only if its instruction's ROUGE-L F1 to
-every kept instruction (seeds included) is below 0.7 and it is non-empty and not cut at a length limit.
+would only block the next run). A task is kept only if it is complete (not empty, not cut at a length limit), its
+instruction starts with a letter, asks for something (not a statement, not too short), names no task a text model
+cannot do (image, audio, file, map, ...), its output does not copy its input, and its instruction's ROUGE-L F1 to
+every kept instruction (seeds included) is below 0.7; each rejection is counted by reason (chains/task_filters.py).
 """
 
 from __future__ import annotations
