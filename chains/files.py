@@ -21,6 +21,7 @@ __all__ = [
     "parse_size",
     "read_bytes_bounded",
     "read_text_bounded",
+    "read_user_text",
 ]
 
 MAX_INPUT_BYTES_ENV = "RECIPES_MAX_INPUT_BYTES"
@@ -81,3 +82,13 @@ def read_bytes_bounded(path: str | Path, limit: int | None = None) -> bytes:
 def read_text_bounded(path: str | Path, limit: int | None = None, encoding: str = "utf-8-sig") -> str:
     """`read_bytes_bounded` decoded (UnicodeDecodeError propagates, for the caller's message)."""
     return read_bytes_bounded(path, limit).decode(encoding)
+
+
+def read_user_text(path: Path, error: type[Exception], what: str) -> str:
+    """`read_text_bounded(path)` with a missing or unreadable file raised as `error`, one line naming `what`."""
+    try:
+        return read_text_bounded(path)  # capped: RECIPES_MAX_INPUT_BYTES
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"cannot read {path} as UTF-8 text: {err}") from None

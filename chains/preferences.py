@@ -86,15 +86,10 @@ def write_preferences(path: str | Path, records: Iterable[Mapping[str, Any]], la
 
 def load_preferences(path: str | Path) -> list[PreferencePair]:
     """Rows of a ``.jsonl`` (or ``.json`` list) file with ``prompt``, ``chosen``, ``rejected`` text."""
-    from chains.files import read_text_bounded
+    from chains.files import read_user_text
 
     path = Path(path)
-    try:
-        text = read_text_bounded(path)  # capped: RECIPES_MAX_INPUT_BYTES
-    except FileNotFoundError:
-        raise PreferenceFileError(f"preference file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise PreferenceFileError(f"cannot read {path} as UTF-8 text: {err}") from None
+    text = read_user_text(path, PreferenceFileError, "preference file")
     try:
         if path.suffix.lower() == ".json":
             rows = json.loads(text)

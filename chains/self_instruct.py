@@ -71,15 +71,10 @@ class NewTask(BaseModel):
 # -- files --------------------------------------------------------------------------------------------------------
 def load_tasks(path: str | Path) -> list[AlpacaTask]:
     """Tasks from an Alpaca JSON list (``.json``) or one object per line (``.jsonl``; a torn last line is skipped)."""
-    from chains.files import read_text_bounded
+    from chains.files import read_user_text
 
     path = Path(path)
-    try:
-        text = read_text_bounded(path)  # capped: RECIPES_MAX_INPUT_BYTES
-    except FileNotFoundError:
-        raise SeedFileError(f"task file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SeedFileError(f"cannot read {path} as UTF-8 text: {err}") from None
+    text = read_user_text(path, SeedFileError, "task file")
     if path.suffix.lower() == ".jsonl":
         rows = []
         for line in text.splitlines():
