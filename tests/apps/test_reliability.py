@@ -7,7 +7,6 @@ import _thread
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ from langchain_core.runnables import RunnableLambda
 
 from apps.runner import drop_torn_line, read_results, run_many
 from llms import FakeChatModel
-from tests.apps.conftest import RunCli, call_cli
+from tests.apps.conftest import RunCli, call_cli, interrupt_after_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "RECIPES_THREADS": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -115,19 +114,7 @@ def test_ctrl_c_during_a_local_batch_run_exits_130_with_whole_lines(
          str(questions), "--output", str(out), "--concurrency", "2"],
         cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists() and out.read_text(encoding="utf-8").count("\n") >= 2:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    stderr = interrupt_after_lines(proc, out, wait=180, then=60)
     assert proc.returncode == 130, stderr
     assert "terminate called" not in stderr and "Traceback" not in stderr
     assert "interrupted: 300 inputs:" in stderr

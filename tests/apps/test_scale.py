@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from apps.runner import read_results
-from tests.apps.conftest import RunCli, call_cli
+from tests.apps.conftest import RunCli, call_cli, interrupt_after_lines
 
 pytestmark = pytest.mark.slow  # starts a Ray cluster
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,19 +111,7 @@ def test_ctrl_c_keeps_the_finished_lines_and_resume_finishes(
         # The environment as it is now: ray.init put the cluster's credentials in it.
         cwd=ROOT, env={**os.environ, **QUIET}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists() and out.read_text(encoding="utf-8").count("\n") >= 2:
-                break
-            time.sleep(0.1)
-        assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.communicate()[1]}"
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    stderr = interrupt_after_lines(proc, out, wait=240, then=90)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted: 200 inputs:" in stderr
     text = out.read_text(encoding="utf-8")
