@@ -115,9 +115,9 @@ def _farmed(base: type, args: argparse.Namespace, seeds: list[Any]) -> type:
         def _round(self, size: int) -> list[Any]:
             if not hasattr(self, "_answers"):
                 budget = args.max_calls or 3 * args.n
-                rng, k = random.Random(args.seed or 0), min(args.num_examples, len(seeds))
+                rng, k = random.Random(self.stream_seed), min(args.num_examples, len(seeds))
                 prompts = [{"examples": [t.model_dump() for t in rng.sample(seeds, k)],
-                            "seed": (args.seed or 0) + i - i % args.max_concurrency} for i in range(budget)]
+                            "seed": self.stream_seed + i - i % args.max_concurrency} for i in range(budget)]
                 self._answers = results(args, _Writer(recipe_options(args), self.lang), prompts,
                                         batch_size=args.max_concurrency)
             self.calls += size

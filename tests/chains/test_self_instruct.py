@@ -138,6 +138,23 @@ def test_run_stops_at_the_call_budget_and_shows_sampled_seeds() -> None:
     assert sorted({o["seed"] for o in model.options}) == [5, 7, 9, 11, 13, 15]
 
 
+def test_a_resumed_run_draws_new_seeds_and_examples_while_a_rerun_repeats_itself() -> None:
+    seeds = load_seed_tasks(lang="en")
+
+    def first_round(existing: list[AlpacaTask]) -> tuple[list[int], list[str]]:
+        model = RecordingFake(responses=[task_json(seeds[1].instruction)])
+        model.options.clear()
+        SelfInstruct(model, seeds, existing=existing, max_concurrency=2, seed=5).run(n=len(existing) + 1,
+                                                                                  max_calls=2)
+        return [o["seed"] for o in model.options], [call[-1].text for call in model.calls]
+
+    earlier = [AlpacaTask(instruction="Plan a picnic menu for four people.", output="Sandwiches.")]
+    fresh, again, resumed = first_round([]), first_round([]), first_round(earlier)
+    assert fresh == again  # repeatable
+    # Replaying the first run's seeds would redraw the tasks it already kept; a resume starts elsewhere.
+    assert not set(resumed[0]) & set(fresh[0]) and resumed[1] != fresh[1]
+
+
 def test_resumed_tasks_count_toward_n_and_block_duplicates() -> None:
     earlier = [AlpacaTask(instruction="Name three animals that live in the ocean.", output="Whale")]
     model = FakeChatModel(responses=[task_json("Name three animals that live in the ocean!"),
