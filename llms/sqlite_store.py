@@ -101,6 +101,25 @@ class Store:
             for statement in filter(str.strip, self.schema.split(";")):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {self.version}")
+        self._add_missing_columns(db)
+
+    def _add_missing_columns(self, db: sqlite3.Connection) -> None:
+        # A column added to the schema later (same version: additive) is added to an older file in place; without
+        # it every insert naming the column fails and the history is switched off ("no column named spec").
+        wanted = sqlite3.connect(":memory:")
+        try:
+            wanted.executescript(self.schema)
+            tables = [row[0] for row in wanted.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+            for table in tables:
+                have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                for _, name, kind, not_null, default, _ in wanted.execute(f"PRAGMA table_info({table})"):
+                    if name not in have:
+                        rest = f" NOT NULL DEFAULT {default}" if not_null and default is not None else (
+                            f" DEFAULT {default}" if default is not None else "")
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}{rest}")
+        finally:
+            wanted.close()
 
     @staticmethod
     def _retry(fn: Callable[[], T]) -> T:

@@ -118,6 +118,19 @@ def test_schema_is_versioned(tmp_path: Path) -> None:
         HistoryDB(tmp_path / "runs.db").list_runs()
 
 
+def test_a_file_made_before_a_column_was_added_gets_the_column_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    HistoryDB(path).start_run("before", app="a")
+    with sqlite3.connect(path) as raw:  # the file as an earlier build wrote it: no `spec`, no `cache_hit`
+        raw.execute("ALTER TABLE steps DROP COLUMN spec")
+        raw.execute("ALTER TABLE steps DROP COLUMN cache_hit")
+    db = HistoryDB(path)
+    db.add_step("before", {"kind": "llm", "name": "m", "spec": "local", "cache_hit": True})
+    run = db.get_run("before")
+    assert run is not None and run["app"] == "a"
+    assert [(s["spec"], s["cache_hit"]) for s in run["steps"]] == [("local", True)]
+
+
 def test_prune_and_find(tmp_path: Path) -> None:
     db = HistoryDB(tmp_path / "runs.db")
     db.start_run("old-run", app="a", started=1000.0)
