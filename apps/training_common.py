@@ -278,6 +278,9 @@ def report(args: argparse.Namespace, recorder: Any, started: float, out: Path, e
     else:
         print(f"trained {summary['steps']} steps on {examples} examples in {summary['seconds']} s: loss "
               f"{summary['first_loss']} -> {summary['last_loss']}; saved to {out} (load it with --model hf:{out})")
+        if "eval_loss_before" in summary:
+            print(f"held-out response loss ({summary['eval_tasks']} tasks): {summary['eval_loss_before']} -> "
+                  f"{summary['eval_loss_after']}")
         if args.plot:
             print(f"loss curve: {args.plot}")
     if not losses:

@@ -43,7 +43,7 @@ def tuned(tiny_gpt_neo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     with contextlib.redirect_stdout(buffer):
         code = main(["run", "finetune", "--data", str(data), "--base", f"hf:{tiny_gpt_neo_dir}", "--out", str(out),
                      "--max-steps", "20", "--grad-accum", "1", "--threads", "1", "--json",
-                     "--plot", str(tmp / "loss.png")])
+                     "--plot", str(tmp / "loss.png"), "--eval", str(data)])
     assert code == 0, buffer.getvalue()
     return data, out, json.loads(buffer.getvalue())  # stdout is the JSON object alone
 
@@ -67,6 +67,10 @@ def test_finetune_lowers_the_loss_on_its_tasks_measured_apart_from_the_trainer(
     before = completion_loss(AutoModelForCausalLM.from_pretrained(tiny_gpt_neo_dir), tokenizer, rows)
     after = completion_loss(AutoModelForCausalLM.from_pretrained(out), tokenizer, rows)
     assert after < before, (before, after)  # the default rate moves a random model slowly, yet surely (seeded)
+    # --eval reports the same measure (here on the training tasks themselves), before and after training.
+    assert summary["eval_tasks"] == 20
+    assert summary["eval_loss_before"] == pytest.approx(before, abs=1e-3)
+    assert summary["eval_loss_after"] == pytest.approx(after, abs=1e-3)
     # Loss on the response only: the prompt is masked, so the model is not taught to write Alpaca's preamble.
     assert rows[0]["prompt"].startswith("User: Below is an instruction") and rows[0]["prompt"].endswith("Assistant:")
     assert rows[0]["completion"] == " " + load_tasks(data)[0].output
@@ -95,9 +99,14 @@ def test_finetune_with_lora_merges_the_adapters_before_saving(tiny_gpt_neo_dir: 
     out = tmp_path / "lora"
     code, stdout, err = call_cli(capsys, "run", "finetune", "--data", str(tasks_file(tmp_path)), "--base",
                                  f"hf:{tiny_gpt_neo_dir}", "--out", str(out), "--lora", "--max-steps", "2",
-                                 "--threads", "1")
+                                 "--threads", "1", "--eval", "seeds")
     assert code == 0, err
     assert "trained 2 steps on 20 examples" in stdout and f"--model hf:{out}" in stdout
+    # The shipped seeds as held-out tasks, scored through the adapters before they are merged.
+    meta = json.loads((out / "training.json").read_text(encoding="utf-8"))
+    assert meta["eval"] == "seeds" and meta["eval_tasks"] == 30
+    assert f"held-out response loss (30 tasks): {meta['eval_loss_before']} -> {meta['eval_loss_after']}" in stdout
+    assert meta["eval_loss_after"] != meta["eval_loss_before"]
     assert not list(out.glob("adapter_*"))  # merged: a plain transformers folder, no peft needed to load it
     base, tuned = weights(tiny_gpt_neo_dir), weights(out)
     assert set(tuned) == set(base)  # no lora_A / lora_B tensors left
