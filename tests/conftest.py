@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # No test may reach a model hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Started as a background job (`cmd &` in a script, nohup), the suite inherits SIGINT ignored: Python then installs
+# no KeyboardInterrupt handler and the children it starts inherit the ignore, so every Ctrl-C test hung or failed
+# (measured: the runner's in-process one waited forever). The tests send Ctrl-C on purpose; they need it heard.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import _thread
 import io
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,8 @@ def test_ctrl_c_mid_run_keeps_the_finished_results(tmp_path: Path) -> None:
     def step(text: str) -> str:
         if text == "three":
             _thread.interrupt_main()  # what Ctrl-C does: KeyboardInterrupt in the main thread
-            while not release.wait(0.01):  # the in-flight call is stopped by the run, not waited for
+            deadline = time.monotonic() + 60  # an interrupt that never comes fails the test, not hangs it
+            while not release.wait(0.01) and time.monotonic() < deadline:  # stopped by the run, not waited for
                 pass
         return text.upper()
 
