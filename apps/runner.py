@@ -117,6 +117,18 @@ class RunSummary:
         where = f" -> {self.output}" if self.output else ""
         return f"{head}{self.total} inputs: {', '.join(parts)}{where}"
 
+    def count(self, index: int, outcome: Any) -> bool:
+        """Count one finished input: an exception is a failure (its line kept, the first `MAX_ERRORS_KEPT`);
+        returns whether it failed."""
+        failed = isinstance(outcome, BaseException)
+        if failed:
+            self.failed += 1
+            if len(self.errors) < MAX_ERRORS_KEPT:
+                self.errors.append((index, error_text(outcome)))
+        else:
+            self.ok += 1
+        return failed
+
 
 def _jsonable(value: Any) -> Any:
     """Model outputs as JSON: messages as their text, pydantic models and dataclasses as dicts."""
@@ -201,15 +213,9 @@ class _Calls(Runnable[tuple[int, Any], None]):
     def _emit(self, index: int, value: Any, outcome: Any) -> None:
         s = self.summary
         with self.lock:
-            if isinstance(outcome, BaseException):
-                s.failed += 1
-                if len(s.errors) < MAX_ERRORS_KEPT:
-                    s.errors.append((index, error_text(outcome)))
-                if self.stop_on_error:
-                    s.stopped_on_error = s.stopped_on_error or s.ok + s.failed + s.skipped < s.total
-                    self.stop.set()
-            else:
-                s.ok += 1
+            if s.count(index, outcome) and self.stop_on_error:
+                s.stopped_on_error = s.stopped_on_error or s.ok + s.failed + s.skipped < s.total
+                self.stop.set()
             note = f"{s.ok} ok, {s.failed} failed"
         self.journal.write(record(index, value, outcome), description=note)
 

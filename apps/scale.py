@@ -79,7 +79,7 @@ def run_on_ray(
     """`apps.runner.run_many`'s journal and summary for a Ray run: each worker's lines as they come back, each
     index once; Ctrl-C keeps what came back (summary ``interrupted``), --resume skips what is done."""
     from apps.journal import Journal
-    from apps.runner import RunSummary, error_text, record
+    from apps.runner import RunSummary, record
 
     summary = RunSummary(total=len(inputs), output=str(out) if isinstance(out, str | Path) else "")
     started = time.monotonic()
@@ -88,13 +88,8 @@ def run_on_ray(
         journal.show(advance=summary.skipped)
         try:
             for index, outcome in results(args, recipe_factory, inputs, batch_size=batch_size, skip=journal.done):
-                failed = isinstance(outcome, BaseException)
-                if not journal.write(record(index, inputs[index], outcome)):
-                    continue
-                summary.failed += failed
-                summary.ok += not failed
-                if failed and len(summary.errors) < 20:
-                    summary.errors.append((index, error_text(outcome)))
+                if journal.write(record(index, inputs[index], outcome)):  # False: a retried batch's repeat
+                    summary.count(index, outcome)
         except KeyboardInterrupt:
             summary.interrupted = True
     summary.seconds = time.monotonic() - started
