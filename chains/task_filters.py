@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
+from chains.language import detect_language
 from core.text import HANGUL_RANGES, is_hangul
 
 __all__ = [
@@ -119,14 +120,9 @@ def is_statement(instruction: str) -> bool:
     return bool(sentences) and all(_sentence_is_statement(s) for s in sentences)
 
 
-def _lang(text: str) -> str:
-    letters = [ch for ch in text if ch.isalpha()]
-    return "ko" if letters and sum(map(is_hangul, letters)) / len(letters) >= 0.3 else "en"
-
-
 def not_an_instruction(instruction: str) -> bool:
     """Too short to be a task (3 words or fewer; 1 in Korean) or a statement rather than a request."""
-    return len(instruction.split()) < MIN_WORDS[_lang(instruction)] or is_statement(instruction)
+    return len(instruction.split()) < MIN_WORDS[detect_language(instruction)] or is_statement(instruction)
 
 
 def is_blacklisted(instruction: str) -> bool:
