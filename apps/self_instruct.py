@@ -19,7 +19,6 @@ import argparse
 import itertools
 import json
 import os
-import random
 import sys
 import time
 from dataclasses import dataclass
@@ -107,7 +106,7 @@ class _Writer:
         return write
 
 
-def _farmed(base: type, args: argparse.Namespace, seeds: list[Any]) -> type:
+def _farmed(base: type, args: argparse.Namespace) -> type:
     """`SelfInstruct` whose prompts Ray workers answer: the whole budget of prompts is one Dataset, and each round
     takes the next answers as they finish (the kept-or-rejected rules still run here, in order)."""
 
@@ -115,8 +114,7 @@ def _farmed(base: type, args: argparse.Namespace, seeds: list[Any]) -> type:
         def _round(self, size: int) -> list[Any]:
             if not hasattr(self, "_answers"):
                 budget = args.max_calls or 3 * args.n
-                rng, k = random.Random(self.stream_seed), min(args.num_examples, len(seeds))
-                prompts = [{"examples": [t.model_dump() for t in rng.sample(seeds, k)],
+                prompts = [{"examples": [t.model_dump() for t in self.draw_examples()],
                             "seed": self.stream_seed + i - i % args.max_concurrency} for i in range(budget)]
                 self._answers = results(args, _Writer(recipe_options(args), self.lang), prompts,
                                         batch_size=args.max_concurrency)
@@ -142,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     lang = args.lang or (None if args.seed_file else "en")
     seeds = load_seed_tasks(args.seed_file, lang=None if args.seed_file else lang)
     earlier = _earlier_tasks(out, journal_path, args.resume, args.force)
-    kind = _farmed(SelfInstruct, args, seeds) if uses_ray(args) else SelfInstruct
+    kind = _farmed(SelfInstruct, args) if uses_ray(args) else SelfInstruct
     model = cast(Any, None) if uses_ray(args) else model_from_args(args)  # Ray workers load their own
     budget = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens is not None else {}
     recipe = kind(

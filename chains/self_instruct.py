@@ -185,13 +185,16 @@ class SelfInstruct:
         """Everything to write: earlier tasks, then this run's."""
         return [*self.existing, *self.kept]
 
+    def draw_examples(self) -> list[AlpacaTask]:
+        """The next prompt's examples: `num_examples` seed tasks at random, repeatably (from `stream_seed`)."""
+        return self._rng.sample(self.seeds, min(self._num_examples, len(self.seeds)))
+
     def _round(self, size: int) -> list[Any]:
         # A fresh seed per round: sampling varies from round to round yet a run is repeatable.
         model = self._model.bind(temperature=self._temperature, seed=self.stream_seed + self.calls)
         writer = task_writer(model, lang=self.lang, max_new_tokens=self._max_new_tokens,
                              max_attempts=self._max_attempts)
-        k = min(self._num_examples, len(self.seeds))
-        inputs = [{"examples": self._rng.sample(self.seeds, k)} for _ in range(size)]
+        inputs = [{"examples": self.draw_examples()} for _ in range(size)]
         self.calls += size
         return writer.batch(inputs, {"max_concurrency": self._concurrency}, return_exceptions=True)
 
