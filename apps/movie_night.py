@@ -19,7 +19,7 @@ from apps.common import (
     wants_stream,
 )
 
-__all__ = ["QUESTION", "add_arguments", "run"]
+__all__ = ["QUESTION", "add_arguments", "genres_line", "pick_lines", "run"]
 
 QUESTION = {"en": "What movie genres do you like?", "ko": "당신이 좋아하는 영화 장르는 무엇인가요?"}
 HEADINGS = {
@@ -45,18 +45,31 @@ def _ask(lang: str | None) -> str:
     return read_line()
 
 
-def _print_genres(genres: list[str], lang: str) -> None:
+def genres_line(genres: list[str], lang: str) -> str:
+    """"Genres: SF, horror" in the answer's language (the CLI prints it; the playground shows it)."""
     from chains.catalogue import genre_label
 
     code: Literal["en", "ko"] = "ko" if lang == "ko" else "en"
-    print(f"{HEADINGS[code][0]}: {', '.join(genre_label(g, code) for g in genres)}", flush=True)
+    return f"{HEADINGS[code][0]}: {', '.join(genre_label(g, code) for g in genres)}"
+
+
+def pick_lines(picks: list[dict[str, Any]], lang: str) -> list[str]:
+    """The heading and one numbered line per pick; a pick whose reason is still to come shows none yet."""
+    heads = HEADINGS["ko" if lang == "ko" else "en"]
+    lines = [f"{heads[1]}:"]
+    for i, pick in enumerate(picks, 1):
+        why = f" — {pick['reason'] or f'({heads[2]})'}" if "reason" in pick else ""
+        lines.append(f"  {i}. {pick['title']} ({pick['year']}){why}")
+    return lines
+
+
+def _print_genres(genres: list[str], lang: str) -> None:
+    print(genres_line(genres, lang), flush=True)
 
 
 def _print_picks(picks: list[dict[str, Any]], lang: str) -> None:
-    print(f"{HEADINGS[lang][1]}:")
-    for i, pick in enumerate(picks, 1):
-        why = pick["reason"] or f"({HEADINGS[lang][2]})"
-        print(f"  {i}. {pick['title']} ({pick['year']}) — {why}", flush=True)
+    for line in pick_lines(picks, lang):
+        print(line, flush=True)
 
 
 def _run_classic(args: argparse.Namespace, answer: str, lang: str) -> int:

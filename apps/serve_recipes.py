@@ -84,22 +84,16 @@ Piece = tuple[str, dict[str, Any], list[dict[str, str]]]
 
 
 def _movie_night(model: Any, text: str, lang: str, config: Any, history: list[Any], cap: int) -> Iterator[Piece]:
-    from apps.movie_night import HEADINGS
-    from chains.catalogue import genre_label
+    from apps.movie_night import genres_line, pick_lines
     from chains.movies import movie_night
 
     code = _code(lang, text)
-    heads = HEADINGS["ko" if code == "ko" else "en"]
     recipe = movie_night(model, lang=None if lang == "auto" else lang)
     state: dict[str, Any] = {}
     for chunk in recipe.stream({"answer": text}, config):
         state.update(chunk)
-        lines = [f"{heads[0]}: {', '.join(genre_label(g, 'ko' if code == 'ko' else 'en') for g in state['genres'])}"]
-        rows = state.get("recommendations") or state.get("picks") or []
-        lines.append(f"{heads[1]}:")
-        for i, pick in enumerate(rows, 1):
-            why = f" — {pick.get('reason') or '(' + heads[2] + ')'}" if "reason" in pick else ""
-            lines.append(f"  {i}. {pick['title']} ({pick['year']}){why}")
+        picks = state.get("recommendations") or state.get("picks") or []
+        lines = [genres_line(state["genres"], code), *pick_lines(picks, code)]
         yield "\n".join(lines), {"lang": code, **state}, history
 
 
